@@ -1,0 +1,189 @@
+"""Config loading: YAML merged over typed defaults, dotted overrides, validation that names the key.
+
+>>> cfg = load_config("configs/imagenet_search_cfg_mbv2.yaml", ["optim.weight.init_lr=0.1"])
+>>> cfg.search_params.net_scale.chs[:3]
+[16, 24, 32]
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import difflib
+import os
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from configs.defaults import SEARCH_DEFAULTS, TRAIN_DEFAULTS
+from engine.errors import ConfigError
+
+CONFIG_DIR = os.path.dirname(os.path.abspath(__file__))
+ROOT_DIR = os.path.dirname(CONFIG_DIR)
+
+
+class Config(dict):
+    """A dict with attribute access (``cfg.optim.weight.init_lr``)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __deepcopy__(self, memo):
+        return Config({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def to_dict(self) -> dict:
+        return {k: v.to_dict() if isinstance(v, Config) else copy.deepcopy(v) for k, v in self.items()}
+
+
+def _wrap(value):
+    if isinstance(value, Mapping):
+        return Config({k: _wrap(v) for k, v in value.items()})
+    return value
+
+
+def _suggest(key: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _coerce(value, default, where: str):
+    """Check ``value`` against the default's type; parse strings that stand for tuples."""
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{where}': expected true/false, got {value!r}")
+    if isinstance(default, int) and where.endswith("input_size"):
+        return _parse_input_size(value, where)
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key '{where}': expected an integer, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key '{where}': expected a number, got {value!r}")
+    if isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"config key '{where}': expected a string, got {value!r}")
+    if isinstance(default, list):
+        if isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{where}': expected a list, got {value!r}")
+        return value
+    return value
+
+
+def _parse_input_size(value, where: str) -> int:
+    if isinstance(value, str):
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise ConfigError(f"config key '{where}': expected 224 or (3,224,224), got {value!r}") from None
+    if isinstance(value, (list, tuple)) and len(value) == 3 and value[1] == value[2]:
+        value = value[1]
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ConfigError(f"config key '{where}': expected a positive size or (3,S,S), got {value!r}")
+
+
+def _merge(base: dict, new: Mapping, prefix: str = "") -> None:
+    for key, value in new.items():
+        where = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown config key '{where}'{_suggest(key, base)}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"config key '{where}': expected a mapping, got {value!r}")
+            # Mappings with free-form content (resume) accept any sub-keys.
+            if where == "optim.resume":
+                base[key].update(value)
+                continue
+            _merge(base[key], value, where + ".")
+        else:
+            base[key] = _coerce(value, base[key], where)
+
+
+def parse_override(item: str):
+    """``"a.b.c=VALUE"`` -> (["a", "b", "c"], parsed VALUE). VALUE is YAML (numbers, lists, true)."""
+    if "=" not in item:
+        raise ConfigError(f"override '{item}': expected KEY=VALUE")
+    key, _, raw = item.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _apply_override(cfg: dict, path, value) -> None:
+    node = cfg
+    for i, part in enumerate(path[:-1]):
+        if part not in node or not isinstance(node[part], dict):
+            where = ".".join(path[:i + 1])
+            raise ConfigError(f"unknown config key '{where}'{_suggest(part, node)}")
+        node = node[part]
+    _merge(node, {path[-1]: value}, ".".join(path[:-1]) + "." if len(path) > 1 else "")
+
+
+def detect_kind(data: Mapping) -> str:
+    return "search" if "search_params" in data else "train"
+
+
+def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Optional[str] = None) -> Config:
+    """Load ``path`` (YAML) over the defaults of its kind ("search" or "train"), then apply
+    dotted overrides. Validates types and, for search configs, the space figures."""
+    data = {}
+    if path is not None:
+        if not os.path.isfile(path):
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = yaml.safe_load(f) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config {path}: invalid YAML: {str(e).splitlines()[0]}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: top level must be a mapping")
+    kind = kind or detect_kind(data)
+    if kind not in ("search", "train"):
+        raise ConfigError(f"config kind must be 'search' or 'train', got {kind!r}")
+    cfg = copy.deepcopy(SEARCH_DEFAULTS if kind == "search" else TRAIN_DEFAULTS)
+    try:
+        _merge(cfg, data)
+        for item in overrides:
+            _apply_override(cfg, *parse_override(item))
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+    cfg["_kind"] = kind
+    cfg["_path"] = os.path.abspath(path) if path else None
+    cfg = _wrap(cfg)
+    if kind == "search":
+        from search_space.topology import validate_search_config
+        validate_search_config(cfg)
+    return cfg
+
+
+def resolve_path(name: str, cfg: Optional[Config] = None) -> str:
+    """Find a file named in a config: as given, beside the config file, or under the repo root
+    and ``latency_tables/``."""
+    if not name:
+        return name
+    candidates = [name]
+    if cfg is not None and cfg.get("_path"):
+        candidates.append(os.path.join(os.path.dirname(cfg["_path"]), name))
+    candidates += [os.path.join(ROOT_DIR, name), os.path.join(ROOT_DIR, "latency_tables", name)]
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    return name
+
+
+__all__ = ["Config", "load_config", "parse_override", "resolve_path", "ConfigError"]

@@ -1,0 +1,93 @@
+"""Typed defaults that YAML configs are merged over (the paper's figures for the MBV2 space).
+
+Every key a config may set appears here; its default's type is the type the key accepts
+(an ``int`` is also accepted where a ``float`` is expected, ``None`` accepts anything).
+Key names follow the original DenseNAS release so its YAML files load unchanged.
+"""
+import copy
+
+# Keys the original release set but this project does not act on. Accepted so those files load.
+COMPAT_KEYS = ("data.color", "data.patch_dataset", "optim.if_resume", "optim.resume")
+
+_DATA = {
+    "dataset": "imagenet",
+    "batch_size": 352,
+    "num_workers": 16,
+    "train_data_type": "lmdb",      # lmdb | img
+    "val_data_type": "lmdb",
+    "input_size": 224,              # side length; "(3,224,224)" as in the original also loads
+    "type_of_data_aug": "random_sized",
+    "color": False,                 # colour jitter on the training split
+    "patch_dataset": False,         # original-release key, unused
+    "random_sized": {"min_scale": 0.08},
+    "num_classes": 100,             # this project: classifier width (search: 100-class subset)
+    "steps_per_epoch": 0,           # this project: cap on steps per epoch (0 = whole split)
+    "val_ratio": 0.2,               # this project: share of the search subset used for arch updates
+}
+
+_OPTIM_COMMON = {
+    "init_dim": 16,
+    "head_dim": 16,
+    "last_dim": 1984,
+    "bn_momentum": 0.1,
+    "bn_eps": 0.001,
+    "init_mode": "he_fout",
+    "weight": {
+        "init_lr": 0.2,
+        "min_lr": 0.0001,
+        "lr_decay_type": "cosine",
+        "momentum": 0.9,
+        "weight_decay": 0.00004,
+    },
+}
+
+SEARCH_DEFAULTS = {
+    "net_type": "mbv2",
+    "train_params": {"epochs": 150, "use_seed": True, "seed": 2, "topk_archs": 5},
+    "search_params": {
+        "arch_update_epoch": 50,
+        "val_start_epoch": 120,
+        "sample_policy": "prob",      # prob | uniform
+        "weight_sample_num": 1,
+        "arch_sample_num": 2,         # this project: ops kept per mixed op in an arch step
+        "softmax_temp": 1.0,
+        "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
+                             "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],
+        "PRIMITIVES_head": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
+                            "mbconv_k7_t3", "mbconv_k7_t6"],
+        "adjoin_connect_nums": [4, 4, 4, 4, 4, 4, 4],
+        "net_scale": {
+            "chs": [16, 24, 32, 40, 48, 56, 64, 72, 96, 112, 128, 160, 176, 192, 320, 352, 384],
+            "fm_sizes": [112, 56, 28, 28, 28, 14, 14, 14, 14, 14, 14, 7, 7, 7, 7, 7, 7],
+            "stage": [0, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6, 7],
+            "num_layers": [0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0],
+        },
+    },
+    "optim": dict(copy.deepcopy(_OPTIM_COMMON), **{
+        "arch": {"alpha_lr": 0.0003, "beta_lr": 0.0003, "weight_decay": 0.001, "betas": [0.5, 0.999]},
+        "if_sub_obj": True,
+        "sub_obj": {
+            "type": "latency",        # latency | flops
+            "skip_reg": False,        # skip_connect cost = first op's cost / 10
+            "log_base": 15.0,
+            "sub_loss_factor": 0.15,
+            "latency_list_path": "",
+        },
+        "if_resume": False,
+        "resume": {"load_path": "", "load_epoch": 0},
+    }),
+    "data": copy.deepcopy(_DATA),
+}
+
+TRAIN_DEFAULTS = {
+    "net_type": "mbv2",
+    "train_params": {"epochs": 240, "use_seed": True, "seed": 2, "warmup_epochs": 0,
+                     "grad_clip": 0.0, "label_smoothing": 0.1, "dropout": 0.0},
+    "optim": dict(copy.deepcopy(_OPTIM_COMMON), **{
+        "weight": {"init_lr": 0.5, "min_lr": 0.00001, "lr_decay_type": "cosine",
+                   "momentum": 0.9, "weight_decay": 0.00004, "nesterov": False},
+        "if_resume": False,
+        "resume": {"load_path": "", "load_epoch": 0},
+    }),
+    "data": dict(copy.deepcopy(_DATA), batch_size=1024, num_classes=1000),
+}

@@ -1,0 +1,1 @@
+"""Runtime shared by every command: errors, device, distributed launch, checkpoints, logging."""

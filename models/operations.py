@@ -1,0 +1,167 @@
+"""Candidate operations shared by the super network and derived networks.
+
+Every op is built by ``OPS[name](in_ch, out_ch, stride, affine=...)`` and exposes
+``out_channels``. Names follow the original DenseNAS code so configs and net_configs carry over.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict
+
+from torch import nn
+
+# BN settings of the paper (momentum 0.1, eps 1e-3); the builders may override per network.
+BN_MOMENTUM = 0.1
+BN_EPS = 1e-3
+
+
+def batch_norm(channels: int, affine: bool = True) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS, affine=affine)
+
+
+def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
+            affine: bool = True, relu6: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+              batch_norm(out_ch, affine)]
+    if relu6:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class MBConv(nn.Module):
+    """Inverted residual (MobileNetV2): [1x1 expand] -> kxk depthwise -> 1x1 project."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, kernel: int, expansion: int,
+                 affine: bool = True):
+        super().__init__()
+        mid = in_ch * expansion
+        layers = []
+        if expansion > 1:  # t=1 has no expansion conv: the depthwise runs on the input directly
+            layers.append(conv_bn(in_ch, mid, 1, affine=affine))
+        layers.append(conv_bn(mid, mid, kernel, stride, groups=mid, affine=affine))
+        layers.append(conv_bn(mid, out_ch, 1, affine=affine, relu6=False))
+        self.body = nn.Sequential(*layers)
+        self.use_residual = stride == 1 and in_ch == out_ch
+        self.out_channels = out_ch
+
+    def forward(self, x):
+        out = self.body(x)
+        return x + out if self.use_residual else out
+
+
+def _shortcut(in_ch: int, out_ch: int, stride: int, affine: bool) -> nn.Module:
+    if stride == 1 and in_ch == out_ch:
+        return nn.Identity()
+    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), batch_norm(out_ch, affine))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: two 3x3 convs, identity or 1x1-conv shortcut."""
+
+    expansion = 1
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, affine: bool = True):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), batch_norm(out_ch, affine),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), batch_norm(out_ch, affine))
+        self.shortcut = _shortcut(in_ch, out_ch, stride, affine)
+        self.relu = nn.ReLU(inplace=True)
+        self.out_channels = out_ch
+
+    def forward(self, x):
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck: 1x1 -> 3x3 (stride) -> 1x1 to ``planes * 4`` channels."""
+
+    expansion = 4
+
+    def __init__(self, in_ch: int, planes: int, stride: int, affine: bool = True):
+        super().__init__()
+        out_ch = planes * self.expansion
+        self.body = nn.Sequential(
+            nn.Conv2d(in_ch, planes, 1, bias=False), batch_norm(planes, affine), nn.ReLU(inplace=True),
+            nn.Conv2d(planes, planes, 3, stride, 1, bias=False), batch_norm(planes, affine),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(planes, out_ch, 1, bias=False), batch_norm(out_ch, affine))
+        self.shortcut = _shortcut(in_ch, out_ch, stride, affine)
+        self.relu = nn.ReLU(inplace=True)
+        self.out_channels = out_ch
+
+    def forward(self, x):
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class SkipConnect(nn.Module):
+    """Identity; a 1x1 conv + BN when channels change; stride by subsampling."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int, affine: bool = True):
+        super().__init__()
+        self.stride = stride
+        self.proj = None
+        if in_ch != out_ch:
+            self.proj = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=False), batch_norm(out_ch, affine))
+        self.out_channels = out_ch
+
+    def forward(self, x):
+        if self.stride > 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        return x if self.proj is None else self.proj(x)
+
+
+class Conv1x1(nn.Sequential):
+    """The final 1x1 conv to last_dim (``conv1_1`` in net_configs): conv -> BN -> ReLU6."""
+
+    def __init__(self, in_ch: int, out_ch: int, stride: int = 1, affine: bool = True):
+        super().__init__(*conv_bn(in_ch, out_ch, 1, stride, affine=affine))
+        self.out_channels = out_ch
+
+
+OpBuilder = Callable[..., nn.Module]
+OPS: Dict[str, OpBuilder] = {}
+for _k in (3, 5, 7):
+    for _t in (1, 3, 6):
+        OPS[f"mbconv_k{_k}_t{_t}"] = (lambda k, t: lambda i, o, s, affine=True: MBConv(i, o, s, k, t, affine))(_k, _t)
+OPS["basic_block"] = lambda i, o, s, affine=True: BasicBlock(i, o, s, affine)
+OPS["bottle_neck"] = lambda i, o, s, affine=True: Bottleneck(i, o, s, affine)
+OPS["skip_connect"] = lambda i, o, s, affine=True: SkipConnect(i, o, s, affine)
+
+FINAL_OP = "conv1_1"
+_MBCONV = re.compile(r"^mbconv_k(\d+)_t(\d+)$")
+
+
+def mbconv_params(name: str):
+    """(kernel, expansion) of an ``mbconv_k*_t*`` name, else None."""
+    m = _MBCONV.match(name)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def op_expansion(name: str) -> int:
+    """How many times its ``out_ch`` argument an op's output channels are (bottleneck: 4)."""
+    return Bottleneck.expansion if name == "bottle_neck" else 1
+
+
+def he_fout_init(module: nn.Module) -> None:
+    """he_fout: conv weights ~ N(0, sqrt(2 / (k*k*out/groups))); BN 1/0; linear N(0, 0.01)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels / m.groups
+            nn.init.normal_(m.weight, 0.0, (2.0 / fan_out) ** 0.5)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+def set_bn(module: nn.Module, momentum: float, eps: float) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum, m.eps = momentum, eps
+

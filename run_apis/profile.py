@@ -1,0 +1,68 @@
+"""Profile a derived network: MACs, params, table latency (--lut) and measured latency (--measure).
+
+    python -m run_apis.profile --net_config densenas_a
+    python -m run_apis.profile --net_config runs/X/net_config --config CFG --lut TABLE --json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli import main_guard
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m run_apis.profile", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--net_config", required=True, help="zoo name (densenas_a/b/c), file or run folder")
+    p.add_argument("--input_size", type=int, default=224)
+    p.add_argument("--num_classes", type=int, default=1000)
+    p.add_argument("--config", default=None, help="search config of the space the --lut table belongs to")
+    p.add_argument("--lut", default=None, help="cost table (JSON or legacy) for the table-estimated latency")
+    p.add_argument("--measure", default=None, choices=["cpu", "cuda"], help="measure real latency on this device")
+    p.add_argument("--batch_size", type=int, default=1, help="batch size for --measure")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for --measure (0: torch default)")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of --config keys")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    return p
+
+
+def profile(args) -> dict:
+    from engine.errors import InputError
+    from models import build_model, count_macs, count_params, load_net_config
+    net_config = load_net_config(args.net_config)
+    model = build_model(net_config, num_classes=args.num_classes)
+    result = {"macs_m": count_macs(model, args.input_size) / 1e6, "params_m": count_params(model) / 1e6}
+    if args.lut:
+        if not args.config:
+            raise InputError("--lut needs --config (the search space the table belongs to)")
+        from search_space.latency import estimate_net_latency
+        result["lut_ms"] = estimate_net_latency(args.config, args.lut, net_config, args.opts)
+    if args.measure:
+        import torch
+        from engine.device import resolve_device
+        from engine.timing import time_module
+        device = resolve_device(args.measure)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        x = torch.randn(args.batch_size, 3, args.input_size, args.input_size, device=device)
+        result["measured_ms"] = time_module(model.to(device), x).median_ms
+    return result
+
+
+@main_guard
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    result = profile(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        from models import load_net_config
+        from models.net_config import blocks_summary
+        print("\n".join(blocks_summary(load_net_config(args.net_config))))
+        for k, v in result.items():
+            print(f"{k:12s} {v:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The dense super network of routing blocks.
+
+A routing block k holds one head mixed op per incoming route and ``num_layers[k]`` stack mixed
+ops. Its input is sum over incoming routes (from block b) of softmax(betas[b])[route] * head(x_b).
+Before each forward, :meth:`SuperNetwork.sample` fixes which ops run in every mixed op (the
+"plan"); only those ops run.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+from torch import nn
+
+from models.operations import OPS, Conv1x1, conv_bn, he_fout_init, set_bn
+from search_space.chained_cost import CostTensors, chained_cost
+from search_space.sampling import kept_weights, rescale_kept, sample_ops
+from search_space.topology import SearchSpace, space_from_config
+
+MODES = ("weight", "arch", "eval")
+
+
+class MixedOp(nn.Module):
+    """Candidate ops of one position. Runs only the kept ops, weighted."""
+
+    def __init__(self, ops: List[str], in_ch: int, out_ch: int, stride: int):
+        super().__init__()
+        self.candidates = nn.ModuleList(OPS[op](in_ch, out_ch, stride, affine=False) for op in ops)
+
+    def forward(self, x, kept: List[int], weights: Optional[torch.Tensor]):
+        if weights is None:  # a single op with weight 1 (weight step, one sample)
+            return self.candidates[kept[0]](x)
+        out = None
+        for j, i in enumerate(kept):
+            y = weights[j] * self.candidates[i](x)
+            out = y if out is None else out + y
+        return out
+
+
+class RoutingBlock(nn.Module):
+    def __init__(self, space: SearchSpace, k: int):
+        super().__init__()
+        self.sources = space.in_routes[k]
+        self.head = nn.ModuleList(MixedOp(space.head_ops, space.chs[src], space.chs[k], space.stride(src, k))
+                                  for src in self.sources)
+        self.stack = nn.ModuleList(MixedOp(space.stack_ops, space.chs[k], space.chs[k], 1)
+                                   for _ in range(space.num_layers[k]))
+
+
+class SuperNetwork(nn.Module):
+    def __init__(self, space: SearchSpace, softmax_temp: float = 1.0, weight_sample_num: int = 1,
+                 arch_sample_num: int = 2, sample_policy: str = "prob",
+                 bn_momentum: float = 0.1, bn_eps: float = 1e-3, seed: int = 0):
+        super().__init__()
+        self.space = space
+        self.softmax_temp = softmax_temp
+        self.weight_sample_num = weight_sample_num
+        self.arch_sample_num = arch_sample_num
+        self.sample_policy = sample_policy
+        if space.net_type == "mbv2":
+            self.input_block = nn.Sequential(conv_bn(3, space.init_dim, 3, 2, affine=False),
+                                             OPS["mbconv_k3_t1"](space.init_dim, space.head_dim, 1, affine=False))
+        else:
+            self.input_block = nn.Sequential(nn.Conv2d(3, space.init_dim, 3, 2, 1, bias=False),
+                                             nn.BatchNorm2d(space.init_dim, affine=False), nn.ReLU(inplace=True))
+        self.blocks = nn.ModuleList(RoutingBlock(space, k) for k in space.routing_blocks)
+        self.final_branches = nn.ModuleList(Conv1x1(space.chs[src], space.last_dim, affine=False)
+                                            for src in space.in_routes[space.final])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(space.last_dim, space.num_classes)
+        he_fout_init(self)
+        set_bn(self, bn_momentum, bn_eps)
+
+        def init(*shape):
+            return nn.Parameter(1e-3 * torch.randn(*shape))
+        self.betas = nn.ParameterList(init(len(space.out_routes[b])) for b in range(space.final))
+        self.head_alphas = nn.ParameterList(init(len(space.in_routes[k]), len(space.head_ops))
+                                            for k in space.routing_blocks)
+        self.stack_alphas = nn.ParameterList(init(space.num_layers[k], len(space.stack_ops))
+                                             for k in space.routing_blocks)
+        # Route index of each (src -> dst) in betas[src], precomputed for the forward loop.
+        self._route_pos = [[space.route_index(src, k) for src in space.in_routes[k]]
+                           for k in range(space.final + 1)]
+        self._plan = None
+        self.generator = torch.Generator().manual_seed(seed)
+
+    # -- parameters ---------------------------------------------------------------------------
+    def arch_parameters(self) -> List[nn.Parameter]:
+        return list(self.betas) + list(self.head_alphas) + list(self.stack_alphas)
+
+    def weight_parameters(self) -> List[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sample(self, mode: str, uniform: bool = False) -> None:
+        """Fix the ops that run in the next forward. ``weight``: ``weight_sample_num`` ops per mixed
+        op (uniform if ``uniform`` or policy is uniform); ``arch``: ``arch_sample_num`` ops from
+        softmax(alpha); ``eval``: every op."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        head = torch.cat(list(self.head_alphas))
+        stack = torch.cat([a for a in self.stack_alphas if a.shape[0]]) if any(
+            a.shape[0] for a in self.stack_alphas) else None
+        if mode == "eval":
+            num_h, num_s, policy = head.shape[1], len(self.space.stack_ops), "prob"
+        elif mode == "weight":
+            num_h = num_s = self.weight_sample_num
+            policy = "uniform" if uniform or self.sample_policy == "uniform" else "prob"
+        else:
+            num_h = num_s = self.arch_sample_num
+            policy = "prob"
+        kept_h = sample_ops(head, num_h, policy, self.generator)
+        kept_s = sample_ops(stack, num_s, policy, self.generator) if stack is not None else None
+        self._plan = {"mode": mode, "head": kept_h, "stack": kept_s,
+                      "head_list": kept_h.tolist(), "stack_list": kept_s.tolist() if kept_s is not None else []}
+
+    def _op_weights(self, alphas: List[torch.Tensor], kept: torch.Tensor, mode: str):
+        if kept is None:
+            return None
+        if mode == "weight" and kept.shape[1] == 1:
+            return None  # single kept op: weight exactly 1, no arch graph needed
+        mat = torch.cat([a for a in alphas if a.shape[0]])
+        w = kept_weights(mat, kept, self.softmax_temp)
+        return w.detach() if mode == "weight" else w
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, x):
+        if self._plan is None:
+            self.sample("eval")
+        plan = self._plan
+        mode = plan["mode"]
+        head_w = self._op_weights(list(self.head_alphas), plan["head"], mode)
+        stack_w = self._op_weights(list(self.stack_alphas), plan["stack"], mode)
+        route_w = [torch.softmax(b, dim=-1) for b in self.betas]
+        if mode == "weight":
+            route_w = [w.detach() for w in route_w]
+        outs = [self.input_block(x)]
+        h_row = s_row = 0
+        for k, block in enumerate(self.blocks, start=1):
+            acc = None
+            for r, (src, mixed) in enumerate(zip(block.sources, block.head)):
+                y = mixed(outs[src], plan["head_list"][h_row], None if head_w is None else head_w[h_row])
+                h_row += 1
+                y = route_w[src][self._route_pos[k][r]] * y
+                acc = y if acc is None else acc + y
+            for mixed in block.stack:
+                acc = mixed(acc, plan["stack_list"][s_row], None if stack_w is None else stack_w[s_row])
+                s_row += 1
+            outs.append(acc)
+        final = self.space.final
+        acc = None
+        for r, (src, branch) in enumerate(zip(self.space.in_routes[final], self.final_branches)):
+            y = route_w[src][self._route_pos[final][r]] * branch(outs[src])
+            acc = y if acc is None else acc + y
+        return self.classifier(self.pool(acc).flatten(1))
+
+    @torch.no_grad()
+    def snapshot_alphas(self):
+        return ([a.detach().clone() for a in self.head_alphas], [a.detach().clone() for a in self.stack_alphas])
+
+    @torch.no_grad()
+    def rescale_after_arch_step(self, snapshot) -> None:
+        """Keep the probability of ops that were not kept in the last arch step (see sampling)."""
+        old_head, old_stack = snapshot
+        for params, olds, kept in ((self.head_alphas, old_head, self._plan["head"]),
+                                   (self.stack_alphas, old_stack, self._plan["stack"])):
+            row = 0
+            for p, old in zip(params, olds):
+                n = p.shape[0]
+                if n:
+                    rescale_kept(p.data, old, kept[row:row + n])
+                row += n
+
+    # -- cost ---------------------------------------------------------------------------------
+    def op_weight_matrices(self, temperature: float = 1.0):
+        head = [torch.softmax(a / temperature, dim=-1) for a in self.head_alphas]
+        stack = [torch.softmax(a / temperature, dim=-1) for a in self.stack_alphas]
+        return head, stack
+
+    def expected_cost(self, cost_table, temperature: float = 1.0) -> torch.Tensor:
+        """Expected cost with every op weighted by softmax(alpha / temperature)."""
+        costs = self._cost_tensors(cost_table)
+        head, stack = self.op_weight_matrices(temperature)
+        route_w = [torch.softmax(b, dim=-1) for b in self.betas]
+        return chained_cost(self.space, route_w, head, stack, costs)
+
+    def _cost_tensors(self, cost_table) -> CostTensors:
+        if isinstance(cost_table, CostTensors):
+            return cost_table
+        device = self.betas[0].device
+        cache = getattr(self, "_cost_cache", None)
+        if cache is None or cache[0] is not cost_table or cache[1] != device:
+            self._cost_cache = (cost_table, device, CostTensors.from_table(cost_table, self.space, device))
+        return self._cost_cache[2]
+
+
+def build_super_network(cfg, seed: Optional[int] = None) -> SuperNetwork:
+    """Super network of a validated search config."""
+    sp = cfg.search_params
+    return SuperNetwork(space_from_config(cfg), softmax_temp=sp.softmax_temp,
+                        weight_sample_num=sp.weight_sample_num, arch_sample_num=sp.arch_sample_num,
+                        sample_policy=sp.sample_policy, bn_momentum=cfg.optim.bn_momentum,
+                        bn_eps=cfg.optim.bn_eps, seed=cfg.train_params.seed if seed is None else seed)

@@ -1,0 +1,171 @@
+"""Search-space topology as pure functions of the config figures (no torch).
+
+Blocks are indexed 0..N where block 0 is the input block (stem, plus the fixed mbconv_k3_t1
+head in the MBV2 space), blocks 1..N-1 are routing blocks and block N is the final 1x1 conv
+to ``last_dim``. Block i sends routes to i+1 .. i+adjoin[stage[i]], keeping targets whose stage
+is at most one above and whose feature-map ratio is 1 or 2 (2 means stride 2). Incoming routes
+are ordered nearest source first, as in the legacy DenseNAS tables.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from typing import List, Tuple
+
+from engine.errors import ConfigError
+from models.operations import OPS
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    net_type: str
+    chs: Tuple[int, ...]
+    fm_sizes: Tuple[int, ...]
+    stage: Tuple[int, ...]
+    num_layers: Tuple[int, ...]
+    adjoin: Tuple[int, ...]
+    head_ops: Tuple[str, ...]
+    stack_ops: Tuple[str, ...]
+    init_dim: int
+    head_dim: int
+    last_dim: int
+    num_classes: int
+
+    @property
+    def final(self) -> int:
+        """Index of the final block."""
+        return len(self.chs)
+
+    def fm(self, block: int) -> int:
+        return self.fm_sizes[min(block, len(self.fm_sizes) - 1)]
+
+    @cached_property
+    def out_routes(self) -> Tuple[Tuple[int, ...], ...]:
+        """out_routes[b] = target blocks of block b (b in 0..N-1), in increasing order."""
+        routes = []
+        for i in range(self.final):
+            targets = []
+            for j in range(i + 1, min(i + self.adjoin[self.stage[i]], self.final) + 1):
+                ratio = self.fm(i) / self.fm(j)
+                if self.stage[j] - self.stage[i] > 1 or ratio not in (1, 2):
+                    break
+                targets.append(j)
+            routes.append(tuple(targets))
+        return tuple(routes)
+
+    @cached_property
+    def in_routes(self) -> Tuple[Tuple[int, ...], ...]:
+        """in_routes[j] = source blocks of block j (j in 0..N), nearest first; in_routes[0] = ()."""
+        incoming: List[List[int]] = [[] for _ in range(self.final + 1)]
+        for i, targets in enumerate(self.out_routes):
+            for j in targets:
+                incoming[j].append(i)
+        return tuple(tuple(sorted(srcs, reverse=True)) for srcs in incoming)
+
+    def stride(self, src: int, dst: int) -> int:
+        return self.fm(src) // self.fm(dst)
+
+    def route_index(self, src: int, dst: int) -> int:
+        """Position of dst among src's outgoing routes (index into betas[src])."""
+        return self.out_routes[src].index(dst)
+
+    @property
+    def routing_blocks(self) -> range:
+        return range(1, self.final)
+
+    def fingerprint(self) -> str:
+        """Hash of the figures a cost table depends on (not of training hyper-parameters)."""
+        figures = {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()
+                   if k in self.__dataclass_fields__}
+        return hashlib.sha256(json.dumps(figures, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def space_from_config(cfg) -> SearchSpace:
+    sp, scale, optim = cfg.search_params, cfg.search_params.net_scale, cfg.optim
+    return SearchSpace(
+        net_type=cfg.net_type, chs=tuple(scale.chs), fm_sizes=tuple(scale.fm_sizes),
+        stage=tuple(scale.stage), num_layers=tuple(scale.num_layers),
+        adjoin=tuple(sp.adjoin_connect_nums), head_ops=tuple(sp.PRIMITIVES_head),
+        stack_ops=tuple(sp.PRIMITIVES_stack), init_dim=optim.init_dim,
+        head_dim=optim.head_dim if cfg.net_type == "mbv2" else scale.chs[0],
+        last_dim=optim.last_dim, num_classes=cfg.data.num_classes)
+
+
+def _ints(name: str, values, positive=True):
+    for i, v in enumerate(values):
+        if not isinstance(v, int) or isinstance(v, bool) or v < (1 if positive else 0):
+            kind = "positive" if positive else "non-negative"
+            raise ConfigError(f"config key '{name}': entry {i} must be a {kind} integer, got {v!r}")
+
+
+def validate_search_config(cfg) -> SearchSpace:
+    """Check that the space figures can form a network; raise ConfigError naming the field."""
+    sp = cfg.search_params
+    scale = sp.net_scale
+    key = "search_params.net_scale."
+    n = len(scale.chs)
+    if n < 2:
+        raise ConfigError(f"config key '{key}chs': need at least 2 blocks, got {n}")
+    _ints(key + "chs", scale.chs)
+    _ints(key + "fm_sizes", scale.fm_sizes)
+    _ints(key + "stage", scale.stage, positive=False)
+    _ints(key + "num_layers", scale.num_layers, positive=False)
+    for name, want in (("fm_sizes", n), ("num_layers", n), ("stage", n + 1)):
+        got = len(scale[name])
+        if got != want:
+            extra = " (one more than chs: the final block)" if name == "stage" else ""
+            raise ConfigError(f"config key '{key}{name}': has {got} entries, chs has {n}; expected {want}{extra}")
+    for i in range(1, n):
+        ratio = scale.fm_sizes[i - 1] / scale.fm_sizes[i]
+        if ratio not in (1, 2):
+            raise ConfigError(f"config key '{key}fm_sizes': block {i} goes from {scale.fm_sizes[i - 1]} to "
+                              f"{scale.fm_sizes[i]} (only equal or halved sizes between neighbours)")
+    for i in range(1, n + 1):
+        step = scale.stage[i] - scale.stage[i - 1]
+        if step not in (0, 1):
+            raise ConfigError(f"config key '{key}stage': entry {i} goes from {scale.stage[i - 1]} to "
+                              f"{scale.stage[i]} (stages must increase by 0 or 1 per block)")
+    if scale.stage[0] != 0:
+        raise ConfigError(f"config key '{key}stage': must start at 0, got {scale.stage[0]}")
+    if scale.stage[n] == scale.stage[n - 1]:
+        raise ConfigError(f"config key '{key}stage': the final block needs a stage of its own "
+                          f"(last entry {scale.stage[n]} equals the one before)")
+    adjoin = sp.adjoin_connect_nums
+    _ints("search_params.adjoin_connect_nums", adjoin)
+    if len(adjoin) < scale.stage[n - 1] + 1:
+        raise ConfigError(f"config key 'search_params.adjoin_connect_nums': needs one entry per stage "
+                          f"0..{scale.stage[n - 1]} ({scale.stage[n - 1] + 1}), got {len(adjoin)}")
+    for name in ("PRIMITIVES_head", "PRIMITIVES_stack"):
+        ops = sp[name]
+        if not ops:
+            raise ConfigError(f"config key 'search_params.{name}': empty")
+        for op in ops:
+            if op not in OPS:
+                raise ConfigError(f"config key 'search_params.{name}': unknown op {op!r} "
+                                  f"(known: {', '.join(sorted(OPS))})")
+    if "skip_connect" in sp.PRIMITIVES_head:
+        raise ConfigError("config key 'search_params.PRIMITIVES_head': skip_connect cannot be a head op")
+    if cfg.net_type not in ("mbv2", "res"):
+        raise ConfigError(f"config key 'net_type': must be 'mbv2' or 'res', got {cfg.net_type!r}")
+    if sp.sample_policy not in ("prob", "uniform"):
+        raise ConfigError(f"config key 'search_params.sample_policy': must be prob or uniform, got {sp.sample_policy!r}")
+    for name in ("weight_sample_num", "arch_sample_num"):
+        if sp[name] < 1:
+            raise ConfigError(f"config key 'search_params.{name}': must be >= 1, got {sp[name]}")
+    if cfg.optim.sub_obj.type not in ("latency", "flops"):
+        raise ConfigError(f"config key 'optim.sub_obj.type': must be latency or flops, got {cfg.optim.sub_obj.type!r}")
+    if cfg.optim.sub_obj.log_base <= 1:
+        raise ConfigError(f"config key 'optim.sub_obj.log_base': must be > 1, got {cfg.optim.sub_obj.log_base}")
+    space = space_from_config(cfg)
+    for j in range(1, space.final + 1):
+        if not space.in_routes[j]:
+            what = "the final block" if j == space.final else f"block {j}"
+            raise ConfigError(f"config key 'search_params.adjoin_connect_nums': {what} has no incoming route "
+                              f"(check stage / fm_sizes around it)")
+    downsample = 2 * scale.fm_sizes[0] // scale.fm_sizes[-1]
+    if cfg.data.input_size < downsample:
+        raise ConfigError(f"config key 'data.input_size': {cfg.data.input_size} is smaller than the space's "
+                          f"total downsampling ({downsample}x)")
+    return space

@@ -1,0 +1,44 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+REFERENCE = os.path.join(os.path.dirname(ROOT), "shared", "reference")
+
+
+@pytest.fixture
+def reference():
+    """Path to ../shared/reference (published DenseNAS data); skip when absent."""
+    if not os.path.isdir(REFERENCE):
+        pytest.skip(f"published reference data not found at {REFERENCE} (only present in the project's CI)")
+    return REFERENCE
+
+
+@pytest.fixture(autouse=True)
+def _small_threads():
+    import torch
+    torch.set_num_threads(2)
+    yield
+
+
+TINY_OPTS = [
+    "search_params.net_scale.chs=[8,12,16,20,24]",
+    "search_params.net_scale.fm_sizes=[16,8,8,4,4]",
+    "search_params.net_scale.stage=[0,1,1,2,2,3]",
+    "search_params.net_scale.num_layers=[0,1,1,1,0]",
+    "search_params.adjoin_connect_nums=[3,3,3]",
+    "search_params.PRIMITIVES_head=[mbconv_k3_t3,mbconv_k5_t3]",
+    "search_params.PRIMITIVES_stack=[mbconv_k3_t3,mbconv_k5_t3,skip_connect]",
+    "optim.init_dim=8", "optim.head_dim=8", "optim.last_dim=32",
+    "data.input_size=32", "data.num_classes=5",
+]
+
+
+@pytest.fixture
+def tiny_cfg():
+    """A tiny MBV2-style space at 32x32 (search config)."""
+    from configs import load_config
+    return load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), TINY_OPTS)

@@ -1,0 +1,37 @@
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "run_apis.profile", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_profile_json_zoo():
+    r = run("--net_config", "densenas_a", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert abs(out["macs_m"] - 251) < 1 and 4 < out["params_m"] < 6
+
+
+def test_profile_lut(reference):
+    r = run("--net_config", "densenas_c", "--json", "--config",
+            os.path.join(reference, "configs", "imagenet_search_cfg_mbv2.yaml"),
+            "--lut", os.path.join(reference, "lat_list_densenas_mbv2_xp32"))
+    assert r.returncode == 0, r.stderr
+    assert abs(json.loads(r.stdout)["lut_ms"] - 17.9) / 17.9 < 0.03
+
+
+def test_profile_bad_inputs_exit_2(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = f"[[16,16],'mbconv_k3_t1',[],0,1] | __import__('os').system('touch {marker}')"
+    for bad in (evil, "[[16,16],'mbconv_k3_t1',[],0,1 | [[16,64],'conv1_1']", str(tmp_path / "missing")):
+        r = run("--net_config", bad)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in r.stderr
+    assert not marker.exists()
