@@ -1,0 +1,109 @@
+"""Building the splits a run needs from ``--data_path`` and the config.
+
+Layout under ``--data_path ROOT``::
+
+    ROOT/train/<class>/*.jpg, ROOT/val/<class>/*.jpg       ImageNet folders (data type img)
+    ROOT/lists/{train,val,search_train,search_val}.txt    optional lists (dataset.mk_*_list)
+    ROOT/lmdb/{train,val,search_train,search_val}/         LMDBs (dataset.img2lmdb; type lmdb)
+
+Search uses ``search_train`` (weights, 80%) and ``search_val`` (architecture, 20%) drawn from
+the first ``data.num_classes`` classes of ``train``; retrain/validation use ``train`` / ``val``.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from dataset.datasets import ImageListDataset, LMDBDataset
+from dataset.lists import list_images, read_list, search_split
+from dataset.transforms import normalize_batch, train_transform, val_transform
+from engine.errors import DataError
+
+SPLITS = ("train", "val", "search_train", "search_val")
+
+
+def check_data_root(root: str, splits=("train",), data_type: str = "img") -> None:
+    """Fail early, before training, when the expected splits are missing."""
+    if not os.path.isdir(root):
+        raise DataError(f"--data_path {root}: not a folder")
+    for split in splits:
+        if data_type == "lmdb":
+            path = os.path.join(root, "lmdb", split)
+            if not os.path.isfile(os.path.join(path, "data.mdb")):
+                raise DataError(f"--data_path {root}: no LMDB for split '{split}' at {path} "
+                                f"(pack it with python -m dataset.img2lmdb, or set data type img)")
+        else:
+            base = "train" if split.startswith("search") else split
+            lst = os.path.join(root, "lists", f"{split}.txt")
+            if not os.path.isfile(lst) and not os.path.isdir(os.path.join(root, base)):
+                raise DataError(f"--data_path {root}: no '{base}' folder (expected ImageNet layout "
+                                f"{root}/{base}/<class>/*.jpg)")
+
+
+def split_entries(root: str, split: str, cfg):
+    lst = os.path.join(root, "lists", f"{split}.txt")
+    if os.path.isfile(lst):
+        return read_list(lst, root)
+    if split in ("search_train", "search_val"):
+        train, val = search_split(root, cfg.data.num_classes, cfg.data.val_ratio)
+        return train if split == "search_train" else val
+    return list_images(root, split)
+
+
+def build_dataset(root: str, split: str, cfg, train: bool, data_type: Optional[str] = None):
+    size = cfg.data.input_size
+    tf = (train_transform(size, cfg.data.random_sized.min_scale, cfg.data.color) if train
+          else val_transform(size))
+    data_type = data_type or (cfg.data.train_data_type if train else cfg.data.val_data_type)
+    if data_type == "lmdb":
+        path = os.path.join(root, "lmdb", split)
+        lst = os.path.join(root, "lists", f"{split}.txt")
+        keys = [rel for rel, _ in read_list(lst)] if os.path.isfile(lst) else None
+        return LMDBDataset(path, keys, tf)
+    if data_type != "img":
+        raise DataError(f"data type must be lmdb or img, got {data_type!r}")
+    return ImageListDataset(root, split_entries(root, split, cfg), tf)
+
+
+def build_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device,
+                 distributed: bool = False, seed: int = 0, drop_last: bool = False) -> DataLoader:
+    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=num_workers, pin_memory=device.type == "cuda", drop_last=drop_last,
+                      persistent_workers=num_workers > 0, generator=gen)
+
+
+class DevicePrefetcher:
+    """Yields normalised batches on ``device``. On CUDA the next batch is copied on a side
+    stream while the current one computes; on CPU this is a plain conversion wrapper."""
+
+    def __init__(self, loader, device: torch.device, channels_last: bool = False):
+        self.loader, self.device, self.channels_last = loader, device, channels_last
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        if self.device.type != "cuda":
+            for images, labels in self.loader:
+                yield normalize_batch(images, self.device, self.channels_last), labels.to(self.device)
+            return
+        stream = torch.cuda.Stream(self.device)
+        nxt = None
+        for images, labels in self.loader:
+            with torch.cuda.stream(stream):
+                batch = (normalize_batch(images, self.device, self.channels_last),
+                         labels.to(self.device, non_blocking=True))
+            if nxt is not None:
+                yield nxt
+            current = torch.cuda.current_stream(self.device)
+            current.wait_stream(stream)
+            for t in batch:  # allocated on the side stream, used on the current one
+                t.record_stream(current)
+            nxt = batch
+        if nxt is not None:
+            yield nxt
