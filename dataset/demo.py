@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import shutil
 
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -92,6 +93,8 @@ def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: i
         with open(marker) as f:
             if json.load(f) == params:
                 return root
+    for split in ("train", "val", "lmdb", "lists"):  # stale content of other parameters
+        shutil.rmtree(os.path.join(root, split), ignore_errors=True)
     if not quiet:
         print(f"generating the demo dataset in {root} ({num_classes} classes, "
               f"{train_per_class}+{val_per_class} images per class)")

@@ -68,13 +68,43 @@ def build_dataset(root: str, split: str, cfg, train: bool, data_type: Optional[s
     return ImageListDataset(root, split_entries(root, split, cfg), tf)
 
 
+class EpochSampler(DistributedSampler):
+    """DistributedSampler (also for a single process) whose ``set_epoch`` also reseeds the loader's
+    generator, so shuffling and worker seeds depend only on (seed, epoch): resumable runs repeat them."""
+
+    def __init__(self, dataset, num_replicas, rank, shuffle, seed, drop_last=False):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
+                         drop_last=drop_last)
+        self.loader_generator = torch.Generator().manual_seed(seed)
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.loader_generator.manual_seed(self.seed * 100003 + epoch)
+
+
 def build_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device,
-                 distributed: bool = False, seed: int = 0, drop_last: bool = False) -> DataLoader:
-    sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed) if distributed else None
-    gen = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=num_workers, pin_memory=device.type == "cuda", drop_last=drop_last,
-                      persistent_workers=num_workers > 0, generator=gen)
+                 dist_info=None, seed: int = 0, drop_last: bool = False) -> DataLoader:
+    world = dist_info.world_size if dist_info is not None else 1
+    rank = dist_info.rank if dist_info is not None else 0
+    sampler = EpochSampler(dataset, world, rank, shuffle, seed, drop_last=drop_last and world > 1)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", drop_last=drop_last,
+                      generator=sampler.loader_generator)
+
+
+def resolve_data_root(data_path: Optional[str], cfg, announce: bool = True) -> str:
+    """``--data_path`` or, when absent, the built-in demo dataset (generated once)."""
+    if data_path:
+        return data_path
+    from dataset.demo import CLASSES, generate
+    n = min(cfg.data.num_classes, len(CLASSES))
+    if cfg.data.num_classes > len(CLASSES):
+        raise DataError(f"no --data_path: the demo dataset has at most {len(CLASSES)} classes, "
+                        f"data.num_classes is {cfg.data.num_classes}")
+    root = generate(num_classes=n, quiet=not announce)
+    if announce:
+        print(f"no --data_path given: using the built-in demo dataset at {root} ({n} classes)")
+    return root
 
 
 class DevicePrefetcher:

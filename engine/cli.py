@@ -5,7 +5,7 @@ import argparse
 import functools
 import sys
 
-from engine.errors import InputError
+from engine.errors import InputError, TrainingDiverged
 
 
 def main_guard(fn):
@@ -15,12 +15,24 @@ def main_guard(fn):
         try:
             return fn(argv)
         except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {_one_line(e)}", file=sys.stderr)
             raise SystemExit(2) from None
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(3) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
     return wrapper
+
+
+def _one_line(e: Exception) -> str:
+    """Errors re-raised from DataLoader workers carry a traceback: keep the last line."""
+    lines = [l for l in str(e).splitlines() if l.strip()]
+    if len(lines) > 1:
+        last = lines[-1]
+        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else last
+    return lines[0] if lines else type(e).__name__
 
 
 def add_common_args(parser: argparse.ArgumentParser, config_help: str = "YAML config") -> None:
@@ -30,5 +42,8 @@ def add_common_args(parser: argparse.ArgumentParser, config_help: str = "YAML co
     parser.add_argument("--save", default="runs", help="parent folder of the run folder (default: runs)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16/bf16 on CUDA)")
+    parser.add_argument("--channels_last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="DIR",
+                        help="continue the run in DIR from its last checkpoint (no DIR: the newest run under --save)")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE",
                         help="dotted config overrides, e.g. train_params.epochs=1 data.batch_size=8")

@@ -23,3 +23,7 @@ class CostTableError(InputError):
 
 class DataError(InputError):
     """A dataset path, list or record that cannot be read."""
+
+
+class TrainingDiverged(RuntimeError):
+    """A NaN/inf loss: the run stops, the last good checkpoint stays."""

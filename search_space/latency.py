@@ -1,16 +1,159 @@
-"""Table-estimated latency of a net_config in a given search space."""
+"""Latency lookup tables: measuring every position of a space, estimating a net_config's latency,
+and checking how well a table predicts measured end-to-end latency."""
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import random
+from typing import Callable, Dict, List, Optional, Sequence
+
+import torch
+
 from configs import load_config
-from search_space.cost_table import load_cost_table
-from search_space.derive import lut_cost
-from search_space.topology import space_from_config
+from engine.io import atomic_write_json
+from engine.timing import time_module
+from search_space.cost_table import (CostTable, Signature, build_position_module, load_cost_table, positions,
+                                     table_from_values)
+from search_space.derive import lut_cost, net_config_from_choices
+from search_space.topology import SearchSpace, space_from_config
 
 
 def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=(), calibrated=True) -> float:
     cfg = load_config(config_path, overrides, kind="search")
     space = space_from_config(cfg)
     table = load_cost_table(table_path, space)
-    raw = lut_cost(space, table, net_config)
-    cal = table.meta.get("calibration") if calibrated else None
+    return apply_calibration(table, lut_cost(space, table, net_config)) if calibrated else \
+        lut_cost(space, table, net_config)
+
+
+def apply_calibration(table: CostTable, raw: float) -> float:
+    cal = table.meta.get("calibration")
     return raw if not cal else cal["slope"] * raw + cal["intercept"]
+
+
+def _sig_key(sig: Signature) -> str:
+    return "|".join(map(str, sig))
+
+
+def _input_for(sig: Signature, batch_size: int, device) -> torch.Tensor:
+    return torch.randn(batch_size, sig.in_ch, sig.fm, sig.fm, device=device)
+
+
+def measure_table(space: SearchSpace, input_size: int, batch_size: int, device: torch.device,
+                  threads: int = 0, partial_path: Optional[str] = None,
+                  progress: Optional[Callable] = None, timing_kwargs: Optional[dict] = None) -> CostTable:
+    """Measure every position (eval mode, no grad). Identical signatures are measured once;
+    measured entries are saved to ``partial_path`` as they come, so an interrupted run resumes."""
+    from engine.device import device_name
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    meta = {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+            "dtype": "float32", "batch_size": batch_size, "input_size": input_size,
+            "threads": torch.get_num_threads() if device.type == "cpu" else None, "units": "ms",
+            "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure"}
+    done: Dict[str, List[float]] = {}
+    if partial_path and os.path.isfile(partial_path):
+        with open(partial_path) as f:
+            partial = json.load(f)
+        same = {k: partial.get("meta", {}).get(k) for k in ("batch_size", "input_size", "device", "threads")}
+        if same == {k: meta[k] for k in same} and partial.get("fingerprint") == space.fingerprint():
+            done = partial.get("measured", {})
+    pos = list(positions(space, input_size))
+    unique = list(dict.fromkeys(p.sig for p in pos))
+    todo = [s for s in unique if _sig_key(s) not in done]
+    iterator = progress(todo) if progress else todo
+    timing_kwargs = timing_kwargs or {}
+    for i, sig in enumerate(iterator):
+        module = build_position_module(sig, space).to(device).eval()
+        t = time_module(module, _input_for(sig, batch_size, device), **timing_kwargs)
+        done[_sig_key(sig)] = [t.median_ms, t.cv]
+        if partial_path and (i % 10 == 9 or i == len(todo) - 1):
+            atomic_write_json(partial_path, {"meta": meta, "fingerprint": space.fingerprint(), "measured": done})
+    values = {p.key: done[_sig_key(p.sig)][0] for p in pos}
+    cv = {p.key: done[_sig_key(p.sig)][1] for p in pos}
+    meta["unique_signatures"] = len(unique)
+    return table_from_values(space, values, meta, cv)
+
+
+def random_architecture(space: SearchSpace, rng: random.Random):
+    """A random path (uniform over outgoing routes) with random ops: a NetConfig."""
+    path, b = [0], 0
+    while b != space.final:
+        b = rng.choice(space.out_routes[b])
+        path.append(b)
+    head = {k: rng.choice(space.head_ops) for k in path[1:-1]}
+    stack = {k: [rng.choice(space.stack_ops) for _ in range(space.num_layers[k])] for k in path[1:-1]}
+    return net_config_from_choices(space, path, head, stack)
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    n, s = len(x), 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            s += ((x[i] > x[j]) - (x[i] < x[j])) * ((y[i] > y[j]) - (y[i] < y[j]))
+    return 2 * s / (n * (n - 1)) if n > 1 else 1.0
+
+
+def error_stats(pred: Sequence[float], meas: Sequence[float]) -> dict:
+    errs = [(p - m) / m for p, m in zip(pred, meas)]
+    return {"mape_pct": 100 * sum(abs(e) for e in errs) / len(errs),
+            "max_err_pct": 100 * max(abs(e) for e in errs),
+            "within_10pct": sum(abs(e) <= 0.10 for e in errs) / len(errs),
+            "kendall_tau": kendall_tau(pred, meas),
+            "mean_bias_pct": 100 * sum(errs) / len(errs)}
+
+
+def fit_calibration(pred: Sequence[float], meas: Sequence[float]) -> dict:
+    """Least-squares measured ~ slope * predicted + intercept."""
+    n = len(pred)
+    mx, my = sum(pred) / n, sum(meas) / n
+    var = sum((p - mx) ** 2 for p in pred)
+    slope = sum((p - mx) * (m - my) for p, m in zip(pred, meas)) / var if var > 0 else 1.0
+    return {"slope": slope, "intercept": my - slope * mx, "fitted_on": n}
+
+
+def validate_table(space: SearchSpace, table: CostTable, num: int, device: torch.device, input_size: int,
+                   batch_size: int, seed: int = 0, progress: Optional[Callable] = None,
+                   timing_kwargs: Optional[dict] = None) -> dict:
+    """Predicted (table) vs measured end-to-end latency of ``num`` random architectures."""
+    from models import build_model
+    rng = random.Random(seed)
+    archs = [random_architecture(space, rng) for _ in range(num)]
+    pred, meas = [], []
+    iterator = progress(archs) if progress else archs
+    for net_config in iterator:
+        model = build_model(net_config, num_classes=space.num_classes).to(device).eval()
+        x = torch.randn(batch_size, 3, input_size, input_size, device=device)
+        meas.append(time_module(model, x, **(timing_kwargs or {})).median_ms)
+        pred.append(lut_cost(space, table, net_config))
+    report = {"num": num, "raw": error_stats(pred, meas), "pred_ms": pred, "measured_ms": meas}
+    cal = fit_calibration(pred, meas)
+    report["calibration"] = cal
+    report["calibrated"] = error_stats([cal["slope"] * p + cal["intercept"] for p in pred], meas)
+    return report
+
+
+def scatter_plot(report: dict, path: str, title: str = "") -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pred, meas = report["pred_ms"], report["measured_ms"]
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=120)
+    ax.scatter(pred, meas, s=14, label="raw table sum")
+    cal = report["calibration"]
+    ax.scatter([cal["slope"] * p + cal["intercept"] for p in pred], meas, s=10, marker="x",
+               label="calibrated")
+    lo, hi = min(pred + meas) * 0.95, max(pred + meas) * 1.05
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    ax.fill_between([lo, hi], [lo * 0.9, hi * 0.9], [lo * 1.1, hi * 1.1], color="grey", alpha=0.15, label="±10%")
+    ax.set_xlabel("table estimate (ms)")
+    ax.set_ylabel("measured end-to-end (ms)")
+    r = report["raw"]
+    ax.set_title(title or f"MAPE {r['mape_pct']:.1f}%, τ {r['kendall_tau']:.2f}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)

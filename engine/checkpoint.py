@@ -1,0 +1,63 @@
+"""Checkpointer: owns save (atomic, rank 0) and resume (weights_only loading) of a run."""
+from __future__ import annotations
+
+import os
+import random
+from typing import Optional
+
+import torch
+
+from engine.errors import InputError
+from engine.io import atomic_torch_save
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def rng_state(generators=()) -> dict:
+    return {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+            "python_version": random.getstate()[0],
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "generators": [g.get_state() for g in generators]}
+
+
+def set_rng_state(state: dict, generators=()) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate((state["python_version"], tuple(state["python"]), None))
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for g, s in zip(generators, state.get("generators", [])):
+        g.set_state(s)
+
+
+def load_file(path: str, map_location="cpu") -> dict:
+    """torch.load with weights_only=True; a corrupt or foreign file is an InputError."""
+    if not os.path.isfile(path):
+        raise InputError(f"file not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot load {path}: not a valid weights/checkpoint file ({first[:160]})") from None
+
+
+class Checkpointer:
+    def __init__(self, run_dir: str, is_main: bool = True):
+        self.run_dir, self.is_main = run_dir, is_main
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.run_dir, CHECKPOINT)
+
+    def save(self, state: dict) -> None:
+        if self.is_main:
+            atomic_torch_save(state, self.path)
+
+    def load(self) -> Optional[dict]:
+        return load_file(self.path) if os.path.isfile(self.path) else None
+
+
+def strip_module_prefix(state_dict: dict) -> dict:
+    """Accept checkpoints saved from DDP-wrapped models (keys prefixed ``module.``)."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        return {k[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict

@@ -1,0 +1,356 @@
+"""The DenseNAS search: alternating architecture and weight passes, per-epoch derive.
+
+Per epoch (numbers from the config):
+  1. from ``arch_update_epoch``: architecture pass over the held-out split (weights frozen,
+     ``arch_sample_num`` sampled ops per mixed op, loss = CE + cost term, Adam, rescaling);
+  2. weight pass over the weight split (arch params frozen, ``weight_sample_num`` sampled ops,
+     uniform sampling before arch updates start, SGD with a per-step cosine schedule);
+  3. from ``val_start_epoch``: evaluation with all ops (top-1/top-5, loss, expected cost);
+  4. derive, log MACs/params/table cost, keep the top-k derived architectures.
+
+Multi-process runs (torchrun) average the gradients of weights and arch params by all-reduce;
+every rank samples the same ops from the super network's seeded generator, and only rank 0 writes.
+(The set of parameters that receive gradients changes every step, which is why this averages
+gradients itself instead of wrapping the super network in DistributedDataParallel.)
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import yaml
+
+from engine.checkpoint import Checkpointer, rng_state, set_rng_state
+from engine.device import autocast
+from engine.distributed import (DistInfo, average_gradients, broadcast_object, cleanup, device_for,
+                                init_distributed)
+from engine.errors import ConfigError, InputError, TrainingDiverged
+from engine.io import atomic_write_json, atomic_write_text
+from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
+from engine.metrics import Meter, evaluate, topk_correct
+from engine.schedule import build_lr_scheduler
+
+
+@dataclass
+class RunOptions:
+    data_path: Optional[str] = None
+    save: str = "runs"
+    resume: Optional[str] = None
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool = False
+    quiet: bool = False
+
+
+def find_resume_dir(resume: str, save: str, prefix: str) -> str:
+    if resume != "latest":
+        if not os.path.isfile(os.path.join(resume, "checkpoint.pt")):
+            raise InputError(f"--resume {resume}: no checkpoint.pt in that folder")
+        return resume
+    runs = sorted(glob.glob(os.path.join(save, f"{prefix}-*", "checkpoint.pt")), key=os.path.getmtime)
+    if not runs:
+        raise InputError(f"--resume: no {prefix} run with a checkpoint under {save}")
+    return os.path.dirname(runs[-1])
+
+
+def load_cost_for_search(cfg, space):
+    """The cost table the search optimises: a latency table (file) or FLOPs computed from the space."""
+    from configs import resolve_path
+    from search_space.cost_table import flops_table, load_cost_table
+    sub = cfg.optim.sub_obj
+    if sub.type == "flops":
+        return flops_table(space, cfg.data.input_size, skip_reg=sub.skip_reg)
+    path = resolve_path(sub.latency_list_path, cfg)
+    if not path:
+        raise ConfigError("config key 'optim.sub_obj.latency_list_path': empty; measure a table with "
+                          "python -m run_apis.latency_measure or set optim.sub_obj.type=flops")
+    table = load_cost_table(path, space, expect_units="ms")
+    return table.with_skip_reg(space) if sub.skip_reg else table
+
+
+def _set_requires_grad(params, flag: bool):
+    for p in params:
+        p.requires_grad_(flag)
+
+
+def _arch_state(net) -> dict:
+    return {"betas": [b.detach().cpu().tolist() for b in net.betas],
+            "head_alphas": [a.detach().cpu().tolist() for a in net.head_alphas],
+            "stack_alphas": [a.detach().cpu().tolist() for a in net.stack_alphas],
+            "route_probs": [torch.softmax(b.detach().cpu(), -1).tolist() for b in net.betas],
+            "head_ops": list(net.space.head_ops), "stack_ops": list(net.space.stack_ops),
+            "out_routes": [list(r) for r in net.space.out_routes]}
+
+
+def _check_finite(loss: torch.Tensor, what: str, epoch: int, step: int):
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{what} loss is {loss.item()} at epoch {epoch} step {step}; stopped. "
+                               f"The last good checkpoint is kept (resume with --resume after lowering the lr)")
+
+
+class SearchRun:
+    def __init__(self, cfg, opts: RunOptions):
+        from configs import Config
+        from dataset.loader import build_dataset, build_loader, check_data_root, resolve_data_root
+        from search_space import build_super_network, space_from_config
+
+        self.opts = opts
+        self.info: DistInfo = init_distributed(opts.device)
+        self.device = device_for(self.info, opts.device)
+        self.cfg: Config = cfg
+        self.space = space_from_config(cfg)
+        # Everything a user can get wrong is checked before any module is built or data is read.
+        self.cost_table = load_cost_for_search(cfg, self.space)
+        self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
+        check_data_root(self.data_root, ("search_train",), cfg.data.train_data_type)
+        check_data_root(self.data_root, ("search_val",), cfg.data.val_data_type)
+        resume_dir = find_resume_dir(opts.resume, opts.save, "search") if opts.resume else None
+        run_dir = make_run_dir(opts.save, "search", resume_dir) if self.info.is_main else None
+        self.run_dir = broadcast_object(run_dir, self.info)
+        self.log = get_logger(self.run_dir, self.info.is_main and not opts.quiet)
+        self.tb = TensorBoard(self.run_dir, self.info.is_main)
+        self.ckpt = Checkpointer(self.run_dir, self.info.is_main)
+        if self.info.is_main:
+            atomic_write_text(os.path.join(self.run_dir, "config.yaml"),
+                              yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if not k.startswith("_")},
+                                             sort_keys=False))
+
+        seed = cfg.train_params.seed
+        torch.manual_seed(seed)  # same super-network init on every rank
+        self.net = build_super_network(cfg).to(self.device)
+        if opts.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        torch.manual_seed(seed + self.info.rank)  # data augmentation differs per rank
+
+        ds_w = build_dataset(self.data_root, "search_train", cfg, train=True)
+        ds_a = build_dataset(self.data_root, "search_val", cfg, train=True, data_type=cfg.data.val_data_type)
+        ds_v = build_dataset(self.data_root, "search_val", cfg, train=False)
+        bs, nw = cfg.data.batch_size, cfg.data.num_workers
+        self.loader_w = build_loader(ds_w, bs, True, nw, self.device, self.info, seed, drop_last=True)
+        self.loader_a = build_loader(ds_a, bs, True, nw, self.device, self.info, seed + 1, drop_last=True)
+        self.loader_v = build_loader(ds_v, bs, False, nw, self.device, self.info, seed)
+        if len(self.loader_w) == 0 or len(self.loader_a) == 0:
+            raise InputError(f"--data_path {self.data_root}: fewer images than one batch of {bs} in a search split")
+        cap = cfg.data.steps_per_epoch
+        self.steps_w = min(len(self.loader_w), cap) if cap else len(self.loader_w)
+        self.steps_a = min(len(self.loader_a), cap) if cap else len(self.loader_a)
+
+        w = cfg.optim.weight
+        self.weight_opt = torch.optim.SGD(self.net.weight_parameters(), lr=w.init_lr, momentum=w.momentum,
+                                          weight_decay=w.weight_decay)
+        a = cfg.optim.arch
+        self.arch_opt = torch.optim.Adam(
+            [{"params": list(self.net.betas), "lr": a.beta_lr},
+             {"params": list(self.net.head_alphas) + list(self.net.stack_alphas), "lr": a.alpha_lr}],
+            betas=tuple(a.betas), weight_decay=a.weight_decay)
+        self.scheduler = build_lr_scheduler(self.weight_opt, cfg.train_params.epochs * self.steps_w,
+                                            w.min_lr, w.lr_decay_type)
+        dtype_fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype_fp16)
+        self.start_epoch, self.topk, self.history = 0, [], []
+        state = self.ckpt.load() if resume_dir else None
+        if state is not None:
+            self._restore(state)
+
+    # -- state ---------------------------------------------------------------------------------
+    def _state(self, epoch: int) -> dict:
+        return {"epoch": epoch, "model": self.net.state_dict(), "weight_opt": self.weight_opt.state_dict(),
+                "arch_opt": self.arch_opt.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "rng": rng_state([self.net.generator]),
+                "topk": json.dumps(self.topk), "history": json.dumps(self.history)}
+
+    def _restore(self, state: dict):
+        self.net.load_state_dict(state["model"])
+        self.weight_opt.load_state_dict(state["weight_opt"])
+        self.arch_opt.load_state_dict(state["arch_opt"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"], [self.net.generator])
+        self.topk, self.history = json.loads(state["topk"]), json.loads(state["history"])
+        self.start_epoch = state["epoch"] + 1
+        self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
+
+    # -- passes --------------------------------------------------------------------------------
+    def _batches(self, loader, steps, desc):
+        from dataset.loader import DevicePrefetcher
+        it = DevicePrefetcher(loader, self.device, self.opts.channels_last)
+        bar = progress(it, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet)
+        for step, batch in enumerate(bar):
+            if step >= steps:
+                break
+            yield step, batch, bar
+
+    def arch_pass(self, epoch: int) -> dict:
+        from search_space.chained_cost import cost_loss
+        net, cfg = self.net, self.cfg
+        sub = cfg.optim.sub_obj
+        _set_requires_grad(net.weight_parameters(), False)
+        meter = Meter()
+        for step, (x, y), bar in self._batches(self.loader_a, self.steps_a, f"epoch {epoch} arch"):
+            net.sample("arch")
+            snapshot = net.snapshot_alphas()
+            with autocast(self.device, self.opts.amp):
+                logits = net(x)
+            ce = torch.nn.functional.cross_entropy(logits.float(), y)
+            cost = net.expected_cost(self.cost_table)
+            loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor) if cfg.optim.if_sub_obj else ce
+            _check_finite(loss, "architecture", epoch, step)
+            self.arch_opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            average_gradients(net.arch_parameters(), self.info)
+            self.scaler.step(self.arch_opt)
+            self.scaler.update()
+            net.rescale_after_arch_step(snapshot)
+            c1, _ = topk_correct(logits, y)
+            meter.update(x.shape[0], loss=loss.item() * x.shape[0], ce=ce.item() * x.shape[0], top1=c1,
+                         cost=cost.item() * x.shape[0])
+            bar.set_postfix(loss=f"{loss.item():.3f}", cost=f"{cost.item():.2f}")
+        _set_requires_grad(net.weight_parameters(), True)
+        m = meter.reduce(self.device)
+        return {"loss": m.avg("loss"), "ce": m.avg("ce"), "top1": 100 * m.avg("top1"), "cost": m.avg("cost")}
+
+    def weight_pass(self, epoch: int) -> dict:
+        net = self.net
+        uniform = epoch < self.cfg.search_params.arch_update_epoch
+        arch = net.arch_parameters()
+        _set_requires_grad(arch, False)
+        meter = Meter()
+        for step, (x, y), bar in self._batches(self.loader_w, self.steps_w, f"epoch {epoch} weights"):
+            net.sample("weight", uniform=uniform)
+            with autocast(self.device, self.opts.amp):
+                logits = net(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+            _check_finite(loss, "weight", epoch, step)
+            self.weight_opt.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            average_gradients(net.weight_parameters(), self.info)
+            self.scaler.step(self.weight_opt)
+            self.scaler.update()
+            self.scheduler.step()
+            c1, c5 = topk_correct(logits, y)
+            meter.update(x.shape[0], loss=loss.item() * x.shape[0], top1=c1, top5=c5)
+            bar.set_postfix(loss=f"{loss.item():.3f}", top1=f"{100 * meter.avg('top1'):.1f}")
+        _set_requires_grad(arch, True)
+        m = meter.reduce(self.device)
+        return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
+                "lr": self.weight_opt.param_groups[0]["lr"]}
+
+    def validate(self) -> dict:
+        from dataset.loader import DevicePrefetcher
+        loader = DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last)
+        stats = evaluate(self.net, loader, self.device, self.opts.amp,
+                         before_forward=lambda: self.net.sample("eval"), batch_stats=True)
+        with torch.no_grad():
+            stats["expected_cost"] = self.net.expected_cost(self.cost_table).item()
+        return stats
+
+    # -- outputs -------------------------------------------------------------------------------
+    def describe(self, net_config) -> dict:
+        from models import build_model, count_macs, count_params
+        from search_space.derive import lut_cost
+        model = build_model(net_config, num_classes=self.space.num_classes)
+        return {"macs_m": count_macs(model, self.cfg.data.input_size) / 1e6,
+                "params_m": count_params(model) / 1e6,
+                "table_cost": lut_cost(self.space, self.cost_table, net_config),
+                "cost_units": self.cost_table.units}
+
+    def write_outputs(self, epoch: int, net_config, info: dict, val: Optional[dict]):
+        if not self.info.is_main:
+            return
+        from models.plot import plot_net_config
+        rd = self.run_dir
+        atomic_write_text(os.path.join(rd, "net_config"), net_config.to_text())
+        atomic_write_json(os.path.join(rd, "arch_params.json"), dict(_arch_state(self.net), epoch=epoch))
+        atomic_write_json(os.path.join(rd, "derived.json"), dict(info, epoch=epoch))
+        plot_net_config(net_config, os.path.join(rd, "arch.png"),
+                        f"epoch {epoch}: {info['macs_m']:.1f}M MACs, {info['table_cost']:.2f} {info['cost_units']}")
+        if val is not None:
+            entry = {"epoch": epoch, "top1": val["top1"], "net_config": net_config.to_text(), **info}
+            keep = self.cfg.train_params.topk_archs
+            self.topk = sorted(self.topk + [entry], key=lambda e: -e["top1"])[:keep]
+            for rank, e in enumerate(self.topk, start=1):
+                folder = os.path.join(rd, "topk", str(rank))
+                atomic_write_text(os.path.join(folder, "net_config"), e["net_config"])
+                atomic_write_json(os.path.join(folder, "info.json"), {k: v for k, v in e.items() if k != "net_config"})
+            atomic_write_json(os.path.join(rd, "topk", "summary.json"),
+                              [{k: v for k, v in e.items() if k != "net_config"} for e in self.topk])
+
+    def log_arch(self, epoch: int):
+        with torch.no_grad():
+            head = torch.cat([torch.softmax(a.detach().float(), -1) for a in self.net.head_alphas]).mean(0)
+            stacks = [torch.softmax(a.detach().float(), -1) for a in self.net.stack_alphas if a.shape[0]]
+            for i, op in enumerate(self.space.head_ops):
+                self.tb.scalar(f"arch/head_op/{op}", head[i].item(), epoch)
+            if stacks:
+                stack = torch.cat(stacks).mean(0)
+                for i, op in enumerate(self.space.stack_ops):
+                    self.tb.scalar(f"arch/stack_op/{op}", stack[i].item(), epoch)
+            for b, beta in enumerate(self.net.betas):
+                probs = torch.softmax(beta.detach().float(), -1)
+                self.tb.scalars(f"arch/routes_from_block_{b}",
+                                {f"to_{dst}": probs[i].item() for i, dst in enumerate(self.space.out_routes[b])},
+                                epoch)
+
+    # -- main loop -----------------------------------------------------------------------------
+    def run(self):
+        from search_space import derive
+        cfg, sp = self.cfg, self.cfg.search_params
+        epochs = cfg.train_params.epochs
+        self.log.info(f"search in {self.run_dir}: {epochs} epochs, {self.steps_w} weight / {self.steps_a} arch steps "
+                      f"per epoch, device {self.device}, world size {self.info.world_size}, "
+                      f"cost {self.cost_table.units} ({self.cost_table.meta.get('source', '')})")
+        for epoch in range(self.start_epoch, epochs):
+            for loader in (self.loader_w, self.loader_a):
+                loader.sampler.set_epoch(epoch)
+            arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
+            weight = self.weight_pass(epoch)
+            val = self.validate() if epoch >= sp.val_start_epoch else None
+            net_config = derive(self.net)
+            info = self.describe(net_config)
+            self.write_outputs(epoch, net_config, info, val)
+            with torch.no_grad():
+                exp_cost = self.net.expected_cost(self.cost_table).item()
+            rec = {"epoch": epoch, "weight": weight, "arch": arch, "val": val, "derived": info,
+                   "expected_cost": exp_cost}
+            self.history.append(rec)
+            msg = (f"epoch {epoch}: weights loss {weight['loss']:.3f} top1 {weight['top1']:.1f}% lr {weight['lr']:.4g}"
+                   + (f" | arch loss {arch['loss']:.3f} cost {arch['cost']:.3f}" if arch else "")
+                   + (f" | val top1 {val['top1']:.1f}% top5 {val['top5']:.1f}%" if val else "")
+                   + f" | expected {exp_cost:.3f} {info['cost_units']}, derived {info['macs_m']:.1f}M MACs "
+                     f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}")
+            self.log.info(msg)
+            self.tb.scalar("weight/loss", weight["loss"], epoch)
+            self.tb.scalar("weight/top1", weight["top1"], epoch)
+            self.tb.scalar("weight/lr", weight["lr"], epoch)
+            if arch:
+                for k, v in arch.items():
+                    self.tb.scalar(f"arch/{k}", v, epoch)
+            if val:
+                for k in ("loss", "top1", "top5"):
+                    self.tb.scalar(f"val/{k}", val[k], epoch)
+            self.tb.scalar("cost/expected", exp_cost, epoch)
+            self.tb.scalar("derived/macs_m", info["macs_m"], epoch)
+            self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
+            self.log_arch(epoch)
+            self.ckpt.save(self._state(epoch))
+        self.tb.close()
+        if self.info.is_main:
+            atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
+        self.log.info(f"done: net_config in {os.path.join(self.run_dir, 'net_config')}")
+        return self.run_dir
+
+    def close(self):
+        cleanup(self.info)
+
+
+def run_search(cfg, opts: RunOptions) -> str:
+    run = SearchRun(cfg, opts)
+    try:
+        return run.run()
+    finally:
+        run.close()
+

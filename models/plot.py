@@ -1,0 +1,56 @@
+"""Picture of a derived architecture, like the paper's figure: one box per layer, colour by
+kernel size, height by expansion ratio, grouped by block, channels written under each block."""
+from __future__ import annotations
+
+import os
+
+from models.net_config import NetConfig
+from models.operations import mbconv_params
+
+COLOURS = {3: "#7fb3d5", 5: "#f5b041", 7: "#ec7063"}
+
+
+def plot_net_config(cfg: NetConfig, path: str, title: str = "") -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch, Rectangle
+    layers = []  # (block index, op, in_ch, out_ch, stride)
+    for i, b in enumerate(cfg.blocks):
+        layers.append((i, b.head_op, b.in_ch, b.out_ch, b.stride))
+        layers += [(i, op, b.out_ch, b.out_ch, 1) for op in b.stack_ops]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 3.2), dpi=120)
+    x = 0.0
+    block_spans = {}
+    for i, op, cin, cout, stride in layers:
+        k_t = mbconv_params(op)
+        k, t = k_t if k_t else (3, 1)
+        h = {1: 0.35, 3: 0.65, 6: 1.0}.get(t, 0.5) if k_t else 0.8
+        colour = COLOURS.get(k, "#a9cce3") if k_t else ("#bbbbbb" if op == "skip_connect" else "#58d68d")
+        ax.add_patch(Rectangle((x, -h / 2), 0.42, h, facecolor=colour, edgecolor="black", lw=0.6))
+        if stride == 2:
+            ax.text(x + 0.21, h / 2 + 0.05, "s2", ha="center", fontsize=6)
+        start, _ = block_spans.get(i, (x, x))
+        block_spans[i] = (start, x + 0.42)
+        x += 0.55
+    for i, (s, e) in block_spans.items():
+        b = cfg.blocks[i]
+        ax.text((s + e) / 2, -0.72, f"{b.out_ch}", ha="center", fontsize=7)
+        ax.plot([s, e], [-0.6, -0.6], color="black", lw=0.8)
+    if cfg.last is not None:
+        ax.add_patch(Rectangle((x, -0.4), 0.42, 0.8, facecolor="#d7bde2", edgecolor="black", lw=0.6))
+        ax.text(x + 0.21, -0.72, f"{cfg.last[1]}", ha="center", fontsize=7)
+        x += 0.55
+    ax.set_xlim(-0.2, x + 0.1)
+    ax.set_ylim(-0.95, 0.75)
+    ax.axis("off")
+    legend = [Patch(color=COLOURS[k], label=f"k{k}") for k in (3, 5, 7)]
+    legend.append(Patch(color="#d7bde2", label="conv1x1"))
+    ax.legend(handles=legend, loc="upper right", fontsize=7, ncol=4, frameon=False)
+    ax.set_title(title or "derived architecture (height: expansion ratio)", fontsize=9)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
