@@ -68,6 +68,11 @@ def _coerce(value, default, where: str):
     if isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 4e-5 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
         raise ConfigError(f"config key '{where}': expected a number, got {value!r}")
     if isinstance(default, str):
         if isinstance(value, str):

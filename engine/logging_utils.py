@@ -12,7 +12,12 @@ from engine.errors import InputError
 
 def make_run_dir(parent: str, name: str, resume: Optional[str] = None) -> str:
     """A new time-stamped run folder under ``parent`` (or ``resume`` itself). Checks it is writable."""
-    path = resume or os.path.join(parent, f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+    path = resume
+    if path is None:
+        base = os.path.join(parent, f"{name}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
+        path, n = base, 1
+        while os.path.exists(path):  # two runs started in the same second
+            path, n = f"{base}-{n}", n + 1
     try:
         os.makedirs(path, exist_ok=True)
         probe = os.path.join(path, ".write-test")
@@ -24,15 +29,18 @@ def make_run_dir(parent: str, name: str, resume: Optional[str] = None) -> str:
     return path
 
 
-def get_logger(run_dir: Optional[str], is_main: bool = True, name: str = "densenas") -> logging.Logger:
+def get_logger(run_dir: Optional[str], is_main: bool = True, console: bool = True,
+               name: str = "densenas") -> logging.Logger:
+    """Rank 0 logs to ``run_dir/log.txt`` and (unless ``console`` is off) to stdout."""
     logger = logging.getLogger(f"{name}.{run_dir}")
     logger.setLevel(logging.INFO if is_main else logging.WARNING)
     logger.propagate = False
     if not logger.handlers:
         fmt = logging.Formatter("%(asctime)s %(message)s", "%m-%d %H:%M:%S")
-        h = logging.StreamHandler(sys.stdout)
-        h.setFormatter(fmt)
-        logger.addHandler(h)
+        if console or not is_main:
+            h = logging.StreamHandler(sys.stdout)
+            h.setFormatter(fmt)
+            logger.addHandler(h)
         if run_dir and is_main:
             fh = logging.FileHandler(os.path.join(run_dir, "log.txt"))
             fh.setFormatter(fmt)

@@ -44,6 +44,7 @@ class RunOptions:
     amp: bool = False
     channels_last: bool = False
     quiet: bool = False
+    stop_after: int = 0  # stop after this many epochs in this invocation (resume later); 0 = run to the end
 
 
 def find_resume_dir(resume: str, save: str, prefix: str) -> str:
@@ -111,7 +112,7 @@ class SearchRun:
         resume_dir = find_resume_dir(opts.resume, opts.save, "search") if opts.resume else None
         run_dir = make_run_dir(opts.save, "search", resume_dir) if self.info.is_main else None
         self.run_dir = broadcast_object(run_dir, self.info)
-        self.log = get_logger(self.run_dir, self.info.is_main and not opts.quiet)
+        self.log = get_logger(self.run_dir, self.info.is_main, console=not opts.quiet)
         self.tb = TensorBoard(self.run_dir, self.info.is_main)
         self.ckpt = Checkpointer(self.run_dir, self.info.is_main)
         if self.info.is_main:
@@ -337,11 +338,27 @@ class SearchRun:
             self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
             self.log_arch(epoch)
             self.ckpt.save(self._state(epoch))
+            if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
+                self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
+                break
+        self.verify_replicas()
         self.tb.close()
         if self.info.is_main:
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
         self.log.info(f"done: net_config in {os.path.join(self.run_dir, 'net_config')}")
         return self.run_dir
+
+    def verify_replicas(self):
+        """Multi-process runs: check every rank ended with rank 0's architecture parameters."""
+        if not self.info.enabled:
+            return
+        import torch.distributed as dist
+        flat = torch.cat([p.detach().reshape(-1) for p in self.net.arch_parameters()])
+        ref = flat.clone()
+        dist.broadcast(ref, 0)
+        diff = torch.tensor([(flat - ref).abs().max().item()], dtype=torch.float64, device=flat.device)
+        dist.all_reduce(diff, op=dist.ReduceOp.MAX)
+        self.log.info(f"arch params across {self.info.world_size} ranks: max difference {diff.item():.3g}")
 
     def close(self):
         cleanup(self.info)

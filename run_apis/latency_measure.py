@@ -25,7 +25,10 @@ def build_parser():
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--batch_size", type=int, default=None, help="default: the table's (validate) or 1")
     p.add_argument("--input_size", type=int, default=None, help="default: the config's data.input_size")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores, recorded)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads, recorded in the table (default 1: the most repeatable timing)")
+    p.add_argument("--passes", type=int, default=3,
+                   help="measurement passes; each entry keeps its smallest per-pass median (default 3)")
     p.add_argument("--out", help="output table (.json)")
     p.add_argument("--convert_legacy", metavar="LEGACY_TABLE", help="convert a legacy DenseNAS table")
     p.add_argument("--validate", type=int, metavar="N", help="accuracy report on N random architectures")
@@ -59,7 +62,7 @@ def main(argv=None):
     cfg = load_config(args.config, args.opts, kind="search")
     space = space_from_config(cfg)
     device = resolve_device(args.device)
-    threads = args.threads if args.threads is not None else (os.cpu_count() or 1)
+    threads = args.threads if args.threads > 0 else (os.cpu_count() or 1)
     if device.type == "cpu":
         torch.set_num_threads(threads)
     if args.validate:
@@ -68,16 +71,22 @@ def main(argv=None):
         table = load_cost_table(args.lut, space, expect_units="ms")
         input_size = args.input_size or table.meta.get("input_size") or cfg.data.input_size
         batch = args.batch_size or table.meta.get("batch_size") or 1
+        if device.type == "cpu" and table.meta.get("threads") and table.meta["threads"] != threads:
+            print(f"note: the table was measured with {table.meta['threads']} threads, validating with {threads}")
         report = validate_table(space, table, args.validate, device, input_size, batch, args.seed,
-                                progress=lambda it: progress(it, "architectures"))
+                                progress=lambda it: progress(it, "architectures"), passes=args.passes)
         raw, calib = report["raw"], report["calibrated"]
-        print(f"{args.validate} random architectures, {device.type}, batch {batch}, {input_size}px")
-        for name, s in (("table sum", raw), ("calibrated", calib)):
-            print(f"  {name:10s}: MAPE {s['mape_pct']:.2f}%  max {s['max_err_pct']:.2f}%  "
+        print(f"{args.validate} random architectures, {device.type}, batch {batch}, {input_size}px, "
+              f"{threads if device.type == 'cpu' else ''} threads, {args.passes} passes")
+        rows = [("table sum", raw), ("fit here", calib)]
+        if "stored_calibration" in report:
+            rows.append(("table's calibration", report["stored_calibration"]))
+        for name, s in rows:
+            print(f"  {name:20s}: MAPE {s['mape_pct']:.2f}%  max {s['max_err_pct']:.2f}%  "
                   f"within ±10% {100 * s['within_10pct']:.0f}%  Kendall τ {s['kendall_tau']:.3f}  "
                   f"bias {s['mean_bias_pct']:+.2f}%")
         cal = report["calibration"]
-        print(f"  calibration: measured ≈ {cal['slope']:.4f} × table + {cal['intercept']:.4f} ms")
+        print(f"  linear fit here: measured ≈ {cal['slope']:.4f} × table + {cal['intercept']:.4f} ms")
         plot = args.plot or os.path.splitext(args.lut)[0] + "_accuracy.png"
         scatter_plot(report, plot)
         print(f"  plot: {plot}")
@@ -85,7 +94,8 @@ def main(argv=None):
             json.dump(report, f, indent=1)
         if args.calibrate:
             table = load_cost_table(args.lut)
-            table.meta["calibration"] = dict(cal, mape_before=raw["mape_pct"], mape_after=calib["mape_pct"])
+            table.meta["calibration"] = dict(cal, seed=args.seed, mape_before=raw["mape_pct"],
+                                             mape_after_in_sample=calib["mape_pct"])
             table.save(args.lut)
             print(f"  calibration stored in {args.lut}")
         return
@@ -95,7 +105,7 @@ def main(argv=None):
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
     table = measure_table(space, input_size, batch, device, threads if device.type == "cpu" else 0, partial,
-                          progress=lambda it: progress(it, "measuring ops"))
+                          progress=lambda it: progress(it, "measuring ops"), passes=args.passes)
     table.meta["config"] = os.path.basename(args.config)
     table.save(args.out)
     if os.path.exists(partial):

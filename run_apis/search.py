@@ -24,6 +24,8 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p, "search config (default: configs/demo_search.yaml; on resume: the run's config.yaml)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--stop_after_epochs", type=int, default=0, metavar="N",
+                   help="stop after N epochs in this invocation (e.g. a time-limited job); continue with --resume")
     return p
 
 
@@ -37,7 +39,7 @@ def main(argv=None):
         config = os.path.join(find_resume_dir(args.resume, args.save, "search"), "config.yaml")
     cfg = load_config(config or DEMO_CONFIG, args.opts, kind="search")
     run_dir = run_search(cfg, RunOptions(args.data_path, args.save, args.resume, args.device, args.amp,
-                                         args.channels_last, args.quiet))
+                                         args.channels_last, args.quiet, args.stop_after_epochs))
     print(run_dir)
 
 

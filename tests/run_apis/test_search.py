@@ -1,0 +1,131 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from configs import load_config
+from dataset.demo import generate
+from engine.search_loop import RunOptions, SearchRun, run_search
+from models import build_model, load_net_config
+from search_space import lut_cost
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests.conftest import TINY_OPTS  # noqa: E402
+
+SEARCH_OPTS = TINY_OPTS + [
+    "train_params.epochs=3", "search_params.arch_update_epoch=1", "search_params.val_start_epoch=1",
+    "data.batch_size=8", "data.steps_per_epoch=3", "optim.sub_obj.type=flops", "train_params.topk_archs=2",
+]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20,
+                    val_per_class=4, quiet=True)
+
+
+def _cfg(extra=()):
+    return load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS + list(extra))
+
+
+def _arch(run_dir):
+    with open(os.path.join(run_dir, "arch_params.json")) as f:
+        a = json.load(f)
+    return a["betas"], a["head_alphas"], a["stack_alphas"]
+
+
+def test_search_outputs(data_root, tmp_path):
+    run_dir = run_search(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True))
+    for name in ("net_config", "arch_params.json", "arch.png", "checkpoint.pt", "config.yaml", "log.txt",
+                 "history.json", "topk/1/net_config", "topk/2/net_config", "topk/summary.json"):
+        assert os.path.exists(os.path.join(run_dir, name)), name
+    assert os.listdir(os.path.join(run_dir, "tb"))
+    net_config = load_net_config(run_dir)
+    assert build_model(net_config, num_classes=5)(torch.randn(1, 3, 32, 32)).shape == (1, 5)
+    # the logged table cost equals the cost of the emitted net_config under the same table
+    from search_space import flops_table, space_from_config
+    cfg = _cfg()
+    space = space_from_config(cfg)
+    with open(os.path.join(run_dir, "derived.json")) as f:
+        logged = json.load(f)["table_cost"]
+    assert logged == pytest.approx(lut_cost(space, flops_table(space, 32), net_config))
+    # the run's own config reloads
+    assert load_config(os.path.join(run_dir, "config.yaml")).search_params == cfg.search_params
+
+
+def test_resume_gives_identical_arch_params(data_root, tmp_path):
+    full = run_search(_cfg(), RunOptions(data_root, str(tmp_path / "a"), device="cpu", quiet=True))
+    part = run_search(_cfg(), RunOptions(data_root, str(tmp_path / "b"), device="cpu", quiet=True, stop_after=1))
+    assert torch.load(os.path.join(part, "checkpoint.pt"), weights_only=True)["epoch"] == 0
+    resumed = run_search(_cfg(), RunOptions(data_root, str(tmp_path / "b"), resume=part, device="cpu", quiet=True))
+    assert resumed == part
+    assert _arch(full) == _arch(resumed)
+
+
+def test_weights_and_arch_change_only_in_their_pass(data_root, tmp_path):
+    run = SearchRun(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True))
+    net = run.net
+    snap = lambda ps: [p.detach().clone() for p in ps]  # noqa: E731
+    w0, a0 = snap(net.weight_parameters()), snap(net.arch_parameters())
+    run.arch_pass(1)
+    w1, a1 = snap(net.weight_parameters()), snap(net.arch_parameters())
+    assert all(torch.equal(x, y) for x, y in zip(w0, w1))
+    assert any(not torch.equal(x, y) for x, y in zip(a0, a1))
+    run.weight_pass(1)
+    w2, a2 = snap(net.weight_parameters()), snap(net.arch_parameters())
+    assert all(torch.equal(x, y) for x, y in zip(a1, a2))
+    assert any(not torch.equal(x, y) for x, y in zip(w1, w2))
+    run.close()
+
+
+def _cli(*args, cwd=ROOT, timeout=300):
+    return subprocess.run([sys.executable, "-m", "run_apis.search", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_bad_inputs_exit_2(data_root, tmp_path):
+    cases = [
+        (["--opts", "optim.weight.init_rl=0.1"], "did you mean 'init_lr'"),
+        (["--opts", "optim.sub_obj.latency_list_path=" + os.path.join(ROOT, "latency_tables", "mbv2_cpu_b1_224.json")],
+         "another search space"),
+        (["--data_path", str(tmp_path)], "no 'train' folder"),
+        (["--data_path", data_root, "--save", "/proc/forbidden"], "cannot write run folder"),
+        (["--config", str(tmp_path / "nope.yaml")], "config file not found"),
+    ]
+    for args, msg in cases:
+        r = _cli(*args, "--device", "cpu")
+        assert r.returncode == 2, (args, r.stderr[-2000:])
+        assert msg in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_nan_loss_stops_cleanly(data_root, tmp_path):
+    opts = [o for o in SEARCH_OPTS] + ["optim.weight.init_lr=1e30", "search_params.arch_update_epoch=5"]
+    r = _cli("--data_path", data_root, "--save", str(tmp_path), "--device", "cpu", "--quiet", "--opts", *opts)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "loss is" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_embedded_default_runs(tmp_path):
+    r = _cli("--save", str(tmp_path), "--device", "cpu", "--quiet", "--opts", "train_params.epochs=2",
+             "search_params.arch_update_epoch=1", "search_params.val_start_epoch=1", "data.steps_per_epoch=2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = r.stdout.strip().splitlines()[-1]
+    assert os.path.isfile(os.path.join(run_dir, "net_config"))
+    build_model(load_net_config(run_dir), num_classes=10)
+
+
+def test_torchrun_two_processes_gloo(data_root, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "run_apis.search", "--data_path", data_root, "--save", str(tmp_path), "--device", "cpu",
+           "--opts", *SEARCH_OPTS]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = os.listdir(tmp_path)
+    assert len(runs) == 1  # only rank 0 writes
+    log = open(os.path.join(tmp_path, runs[0], "log.txt")).read()
+    assert "world size 2" in log
+    assert "across 2 ranks: max difference 0" in log
