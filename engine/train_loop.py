@@ -1,0 +1,175 @@
+"""Retraining a derived network from scratch (the paper's ImageNet recipe by default)."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+import torch
+import yaml
+
+from engine.checkpoint import Checkpointer, rng_state, set_rng_state
+from engine.device import autocast
+from engine.distributed import broadcast_object, cleanup, device_for, init_distributed
+from engine.errors import InputError
+from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
+from engine.metrics import Meter, evaluate, topk_correct
+from engine.schedule import build_lr_scheduler
+from engine.search_loop import RunOptions, _check_finite, find_resume_dir
+
+
+class TrainRun:
+    def __init__(self, cfg, net_config, opts: RunOptions):
+        from dataset.loader import build_dataset, build_loader, check_data_root, resolve_data_root
+        from models import build_model
+        self.cfg, self.opts, self.net_config = cfg, opts, net_config
+        self.info = init_distributed(opts.device)
+        self.device = device_for(self.info, opts.device)
+        self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
+        check_data_root(self.data_root, ("train",), cfg.data.train_data_type)
+        check_data_root(self.data_root, ("val",), cfg.data.val_data_type)
+        resume_dir = find_resume_dir(opts.resume, opts.save, "retrain") if opts.resume else None
+        run_dir = make_run_dir(opts.save, "retrain", resume_dir) if self.info.is_main else None
+        self.run_dir = broadcast_object(run_dir, self.info)
+        self.log = get_logger(self.run_dir, self.info.is_main, console=not opts.quiet)
+        self.tb = TensorBoard(self.run_dir, self.info.is_main)
+        self.ckpt = Checkpointer(self.run_dir, self.info.is_main)
+        if self.info.is_main:
+            atomic_write_text(os.path.join(self.run_dir, "net_config"), net_config.to_text())
+            atomic_write_text(os.path.join(self.run_dir, "config.yaml"),
+                              yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if not k.startswith("_")},
+                                             sort_keys=False))
+        seed = cfg.train_params.seed
+        torch.manual_seed(seed)
+        tp, o = cfg.train_params, cfg.optim
+        self.model = build_model(net_config, num_classes=cfg.data.num_classes, dropout=tp.dropout,
+                                 bn_momentum=o.bn_momentum, bn_eps=o.bn_eps).to(self.device)
+        if opts.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.model
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        torch.manual_seed(seed + self.info.rank)
+        bs, nw = cfg.data.batch_size, cfg.data.num_workers
+        self.loader_t = build_loader(build_dataset(self.data_root, "train", cfg, train=True), bs, True, nw,
+                                     self.device, self.info, seed, drop_last=True)
+        self.loader_v = build_loader(build_dataset(self.data_root, "val", cfg, train=False), bs, False, nw,
+                                     self.device, self.info, seed)
+        if len(self.loader_t) == 0:
+            raise InputError(f"--data_path {self.data_root}: fewer training images than one batch of {bs}")
+        cap = cfg.data.steps_per_epoch
+        self.steps = min(len(self.loader_t), cap) if cap else len(self.loader_t)
+        w = o.weight
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=w.init_lr, momentum=w.momentum,
+                                         weight_decay=w.weight_decay, nesterov=w.nesterov)
+        self.scheduler = build_lr_scheduler(self.optimizer, tp.epochs * self.steps, w.min_lr, w.lr_decay_type,
+                                            warmup_steps=tp.warmup_epochs * self.steps)
+        self.criterion = torch.nn.CrossEntropyLoss(label_smoothing=tp.label_smoothing)
+        fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
+        self.start_epoch, self.best, self.history = 0, {"top1": -1.0, "epoch": -1}, []
+        state = self.ckpt.load() if resume_dir else None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+            set_rng_state(state["rng"])
+            self.best, self.history = json.loads(state["best"]), json.loads(state["history"])
+            self.start_epoch = state["epoch"] + 1
+            self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
+
+    def train_epoch(self, epoch: int) -> dict:
+        from dataset.loader import DevicePrefetcher
+        self.net.train()
+        meter = Meter()
+        clip = self.cfg.train_params.grad_clip
+        it = DevicePrefetcher(self.loader_t, self.device, self.opts.channels_last)
+        bar = progress(it, f"epoch {epoch}", total=self.steps, enabled=self.info.is_main and not self.opts.quiet)
+        for step, (x, y) in enumerate(bar):
+            if step >= self.steps:
+                break
+            with autocast(self.device, self.opts.amp):
+                logits = self.net(x)
+            loss = self.criterion(logits.float(), y)
+            _check_finite(loss, "training", epoch, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            c1, c5 = topk_correct(logits, y)
+            meter.update(x.shape[0], loss=loss.item() * x.shape[0], top1=c1, top5=c5)
+            bar.set_postfix(loss=f"{loss.item():.3f}", top1=f"{100 * meter.avg('top1'):.1f}")
+        m = meter.reduce(self.device)
+        return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
+                "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def run(self) -> str:
+        from dataset.loader import DevicePrefetcher
+        epochs = self.cfg.train_params.epochs
+        self.log.info(f"retrain in {self.run_dir}: {epochs} epochs x {self.steps} steps, device {self.device}, "
+                      f"world size {self.info.world_size}")
+        for epoch in range(self.start_epoch, epochs):
+            self.loader_t.sampler.set_epoch(epoch)
+            train = self.train_epoch(epoch)
+            val = evaluate(self.model, DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last),
+                           self.device, self.opts.amp)
+            if val["top1"] > self.best["top1"]:
+                self.best = {"top1": val["top1"], "top5": val["top5"], "epoch": epoch}
+                if self.info.is_main:
+                    atomic_torch_save(self.model.state_dict(), os.path.join(self.run_dir, "weights.pt"))
+            self.history.append({"epoch": epoch, "train": train, "val": val})
+            self.log.info(f"epoch {epoch}: train loss {train['loss']:.3f} top1 {train['top1']:.1f}% "
+                          f"lr {train['lr']:.4g} | val loss {val['loss']:.3f} top1 {val['top1']:.2f}% "
+                          f"top5 {val['top5']:.2f}% | best {self.best['top1']:.2f}% (epoch {self.best['epoch']})")
+            for k in ("loss", "top1"):
+                self.tb.scalar(f"train/{k}", train[k], epoch)
+            self.tb.scalar("train/lr", train["lr"], epoch)
+            for k in ("loss", "top1", "top5"):
+                self.tb.scalar(f"val/{k}", val[k], epoch)
+            self.ckpt.save({"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                            "rng": rng_state(), "best": json.dumps(self.best), "history": json.dumps(self.history)})
+            if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
+                self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
+                break
+        if self.info.is_main:
+            atomic_write_json(os.path.join(self.run_dir, "results.json"), {"best": self.best, "history": self.history})
+        self.tb.close()
+        self.log.info(f"done: best val top1 {self.best['top1']:.2f}% at epoch {self.best['epoch']}; "
+                      f"weights in {os.path.join(self.run_dir, 'weights.pt')}")
+        return self.run_dir
+
+
+def run_retrain(cfg, net_config, opts: RunOptions) -> str:
+    run = TrainRun(cfg, net_config, opts)
+    try:
+        return run.run()
+    finally:
+        cleanup(run.info)
+
+
+def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], device_name: str = "auto",
+                     amp: bool = False, quiet: bool = False) -> dict:
+    """Evaluate a net_config + weights.pt on the val split."""
+    from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
+    from engine.device import resolve_device
+    from engine.weights import load_weights, num_classes_of, read_state_dict
+    from models import build_model
+    device = resolve_device(device_name)
+    num_classes = num_classes_of(read_state_dict(weights), cfg.data.num_classes)
+    if cfg.data.num_classes != num_classes:
+        cfg.data.num_classes = num_classes
+    model = build_model(net_config, num_classes=num_classes)
+    load_weights(model, weights)
+    root = resolve_data_root(data_path, cfg, announce=not quiet)
+    check_data_root(root, ("val",), cfg.data.val_data_type)
+    loader = build_loader(build_dataset(root, "val", cfg, train=False), cfg.data.batch_size, False,
+                          cfg.data.num_workers, device)
+    return evaluate(model.to(device), DevicePrefetcher(loader, device), device, amp)
