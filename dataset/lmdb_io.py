@@ -62,6 +62,7 @@ def pack_lmdb(root: str, entries: Sequence[Tuple[str, int]], out_path: str, spli
     Idempotent: keys already present are not rewritten. The map grows as needed."""
     import lmdb
     os.makedirs(out_path, exist_ok=True)
+    release_env(out_path)
     map_size = 1 << 28
     env = lmdb.open(out_path, map_size=map_size, subdir=True, lock=True)
     skipped, written = [], 0
@@ -113,43 +114,47 @@ def pack_lmdb(root: str, entries: Sequence[Tuple[str, int]], out_path: str, spli
     return {"written": written, "count": present, "skipped": skipped}
 
 
+_ENVS = {}  # (pid, path) -> environment; py-lmdb allows one environment per path and process
+
+
+def _shared_env(path: str):
+    key = (os.getpid(), os.path.realpath(path))
+    env = _ENVS.get(key)
+    if env is None:
+        import lmdb
+        for k in [k for k in _ENVS if k[0] != key[0]]:  # inherited through fork: never reuse
+            del _ENVS[k]
+        env = _ENVS[key] = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False,
+                                     subdir=True, max_readers=256)
+    return env
+
+
+def release_env(path: str) -> None:
+    """Close this process's read environment of ``path`` (before writing to it, say)."""
+    env = _ENVS.pop((os.getpid(), os.path.realpath(path)), None)
+    if env is not None:
+        env.close()
+
+
 class LMDBReader:
-    """Read-only, lock-free LMDB access, opened lazily in each process (fork-safe)."""
+    """Read-only, lock-free LMDB access, opened lazily in each process (fork-safe) and shared by
+    the readers of one path in that process."""
 
     def __init__(self, path: str):
         if not os.path.isdir(path) or not os.path.isfile(os.path.join(path, "data.mdb")):
             raise DataError(f"{path}: not an LMDB folder (no data.mdb)")
         self.path = path
-        self._env = None
-        self._pid = None
-
-    def _txn_env(self):
-        if self._env is not None and self._pid != os.getpid():
-            self.close()  # inherited through fork: never use a parent's environment
-        if self._env is None:
-            import lmdb
-            self._env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False,
-                                  subdir=True, max_readers=256)
-            self._pid = os.getpid()
-        return self._env
 
     def get(self, key: str) -> Tuple[int, bytes]:
-        with self._txn_env().begin(buffers=False) as txn:
+        with _shared_env(self.path).begin(buffers=False) as txn:
             value = txn.get(key.encode())
         if value is None:
             raise DataError(f"{self.path}: no record for key {key!r}")
         return decode_record(value, key)
 
     def keys(self):
-        with self._txn_env().begin() as txn:
-            keys = [k.decode() for k, _ in txn.cursor() if k != META_KEY]
-        self.close()  # do not hold an environment open across a fork into workers
-        return keys
+        with _shared_env(self.path).begin() as txn:
+            return [k.decode() for k, _ in txn.cursor() if k != META_KEY]
 
     def close(self):
-        if self._env is not None:
-            self._env.close()
-        self._env = self._pid = None
-
-    def __getstate__(self):  # never send an open environment to a worker
-        return {"path": self.path, "_env": None, "_pid": None}
+        release_env(self.path)

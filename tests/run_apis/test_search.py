@@ -129,3 +129,13 @@ def test_torchrun_two_processes_gloo(data_root, tmp_path):
     log = open(os.path.join(tmp_path, runs[0], "log.txt")).read()
     assert "world size 2" in log
     assert "across 2 ranks: max difference 0" in log
+
+
+def test_amp_and_channels_last_step(data_root, tmp_path):
+    """bf16 autocast on CPU and channels_last run the arch and weight passes."""
+    run = SearchRun(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True, amp=True,
+                                       channels_last=True))
+    arch = run.arch_pass(1)
+    weight = run.weight_pass(1)
+    assert torch.isfinite(torch.tensor([arch["loss"], weight["loss"]])).all()
+    run.close()
