@@ -23,6 +23,7 @@ _DATA = {
     "num_classes": 100,             # this project: classifier width (search: 100-class subset)
     "steps_per_epoch": 0,           # this project: cap on steps per epoch (0 = whole split)
     "val_ratio": 0.2,               # this project: share of the search subset used for arch updates
+    "skip_corrupt": False,          # this project: skip unreadable images (warning + count) instead of stopping
 }
 
 _OPTIM_COMMON = {

@@ -62,10 +62,15 @@ def build_dataset(root: str, split: str, cfg, train: bool, data_type: Optional[s
         path = os.path.join(root, "lmdb", split)
         lst = os.path.join(root, "lists", f"{split}.txt")
         keys = [rel for rel, _ in read_list(lst)] if os.path.isfile(lst) else None
-        return LMDBDataset(path, keys, tf)
+        return LMDBDataset(path, keys, tf, skip_corrupt=cfg.data.skip_corrupt)
     if data_type != "img":
         raise DataError(f"data type must be lmdb or img, got {data_type!r}")
-    return ImageListDataset(root, split_entries(root, split, cfg), tf)
+    return ImageListDataset(root, split_entries(root, split, cfg), tf, skip_corrupt=cfg.data.skip_corrupt)
+
+
+def skipped_images(*loaders) -> int:
+    """Corrupt images skipped so far by the datasets of these loaders (data.skip_corrupt)."""
+    return sum(getattr(loader.dataset, "skipped", 0) for loader in loaders)
 
 
 class EpochSampler(DistributedSampler):

@@ -31,6 +31,7 @@ from engine.distributed import (DistInfo, average_gradients, broadcast_object, c
 from engine.errors import ConfigError, InputError, TrainingDiverged
 from engine.io import atomic_write_json, atomic_write_text
 from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
+from dataset.loader import skipped_images
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
 
@@ -342,6 +343,9 @@ class SearchRun:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
                 break
         self.verify_replicas()
+        skipped = skipped_images(self.loader_w, self.loader_a, self.loader_v)
+        if skipped:
+            self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
         self.tb.close()
         if self.info.is_main:
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)

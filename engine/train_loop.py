@@ -14,6 +14,7 @@ from engine.distributed import broadcast_object, cleanup, device_for, init_distr
 from engine.errors import InputError
 from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
+from dataset.loader import skipped_images
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
 from engine.search_loop import RunOptions, _check_finite, find_resume_dir
@@ -141,6 +142,9 @@ class TrainRun:
                 break
         if self.info.is_main:
             atomic_write_json(os.path.join(self.run_dir, "results.json"), {"best": self.best, "history": self.history})
+        skipped = skipped_images(self.loader_t, self.loader_v)
+        if skipped:
+            self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
         self.tb.close()
         self.log.info(f"done: best val top1 {self.best['top1']:.2f}% at epoch {self.best['epoch']}; "
                       f"weights in {os.path.join(self.run_dir, 'weights.pt')}")

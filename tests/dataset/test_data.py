@@ -135,3 +135,21 @@ def test_demo_learnable(demo_root):
     with torch.no_grad():
         acc = (net(normalize_batch(xv, cpu)).argmax(1) == yv).float().mean().item()
     assert acc > 0.25, acc
+
+
+def test_skip_corrupt_by_config(tmp_path):
+    root = tmp_path / "mixed"
+    (root / "train" / "a").mkdir(parents=True)
+    from PIL import Image
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i * 50, 0, 0)).save(root / "train" / "a" / f"{i}.jpg")
+    (root / "train" / "a" / "1.jpg").write_bytes(b"broken")
+    cfg = load_config(None, ["data.input_size=8", "data.skip_corrupt=true", "data.val_data_type=img"], kind="train")
+    ds = build_dataset(str(root), "train", cfg, train=False)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
+    n = sum(x.shape[0] for x, _ in loader)
+    assert n == 3 and ds.skipped == 1  # counted across workers
+    strict = build_dataset(str(root), "train", load_config(None, ["data.input_size=8"], kind="train"),
+                           train=False, data_type="img")
+    with pytest.raises(DataError, match="1.jpg"):
+        [strict[i] for i in range(3)]
