@@ -10,7 +10,7 @@ import ast
 import copy
 import difflib
 import os
-from typing import Any, Iterable, Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import yaml
 

@@ -72,7 +72,7 @@ def pack_lmdb(root: str, entries: Sequence[Tuple[str, int]], out_path: str, spli
         batch = []
 
         def flush():
-            nonlocal env, map_size
+            nonlocal map_size
             while True:
                 try:
                     with env.begin(write=True) as txn:

@@ -1,4 +1,4 @@
-"""The one place that turns a device setting into a torch.device (never a hard-wired .cuda())."""
+"""The one place that turns a device setting into a torch.device (no device is hard-wired elsewhere)."""
 from __future__ import annotations
 
 import torch

@@ -15,48 +15,22 @@ gradients itself instead of wrapping the super network in DistributedDataParalle
 """
 from __future__ import annotations
 
-import glob
 import json
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import yaml
 
-from engine.checkpoint import Checkpointer, rng_state, set_rng_state
+from engine.checkpoint import rng_state, set_rng_state
 from engine.device import autocast
-from engine.distributed import (DistInfo, average_gradients, broadcast_object, cleanup, device_for,
-                                init_distributed)
-from engine.errors import ConfigError, InputError, TrainingDiverged
+from engine.distributed import DistInfo, average_gradients, cleanup, device_for, init_distributed
+from engine.errors import ConfigError, InputError
 from engine.io import atomic_write_json, atomic_write_text
-from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
+from engine.logging_utils import progress
+from engine.run_setup import RunOptions, check_finite, open_run  # noqa: F401 (RunOptions re-exported)
 from dataset.loader import skipped_images
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
-
-
-@dataclass
-class RunOptions:
-    data_path: Optional[str] = None
-    save: str = "runs"
-    resume: Optional[str] = None
-    device: str = "auto"
-    amp: bool = False
-    channels_last: bool = False
-    quiet: bool = False
-    stop_after: int = 0  # stop after this many epochs in this invocation (resume later); 0 = run to the end
-
-
-def find_resume_dir(resume: str, save: str, prefix: str) -> str:
-    if resume != "latest":
-        if not os.path.isfile(os.path.join(resume, "checkpoint.pt")):
-            raise InputError(f"--resume {resume}: no checkpoint.pt in that folder")
-        return resume
-    runs = sorted(glob.glob(os.path.join(save, f"{prefix}-*", "checkpoint.pt")), key=os.path.getmtime)
-    if not runs:
-        raise InputError(f"--resume: no {prefix} run with a checkpoint under {save}")
-    return os.path.dirname(runs[-1])
 
 
 def load_cost_for_search(cfg, space):
@@ -88,12 +62,6 @@ def _arch_state(net) -> dict:
             "out_routes": [list(r) for r in net.space.out_routes]}
 
 
-def _check_finite(loss: torch.Tensor, what: str, epoch: int, step: int):
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"{what} loss is {loss.item()} at epoch {epoch} step {step}; stopped. "
-                               f"The last good checkpoint is kept (resume with --resume after lowering the lr)")
-
-
 class SearchRun:
     def __init__(self, cfg, opts: RunOptions):
         from configs import Config
@@ -110,16 +78,9 @@ class SearchRun:
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("search_train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("search_val",), cfg.data.val_data_type)
-        resume_dir = find_resume_dir(opts.resume, opts.save, "search") if opts.resume else None
-        run_dir = make_run_dir(opts.save, "search", resume_dir) if self.info.is_main else None
-        self.run_dir = broadcast_object(run_dir, self.info)
-        self.log = get_logger(self.run_dir, self.info.is_main, console=not opts.quiet)
-        self.tb = TensorBoard(self.run_dir, self.info.is_main)
-        self.ckpt = Checkpointer(self.run_dir, self.info.is_main)
-        if self.info.is_main:
-            atomic_write_text(os.path.join(self.run_dir, "config.yaml"),
-                              yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if not k.startswith("_")},
-                                             sort_keys=False))
+        ctx = open_run("search", cfg, opts, self.info)
+        self.run_dir, self.log, self.tb, self.ckpt, resume_dir = (ctx.run_dir, ctx.log, ctx.tb, ctx.ckpt,
+                                                                   ctx.resume_dir)
 
         seed = cfg.train_params.seed
         torch.manual_seed(seed)  # same super-network init on every rank
@@ -200,7 +161,7 @@ class SearchRun:
             ce = torch.nn.functional.cross_entropy(logits.float(), y)
             cost = net.expected_cost(self.cost_table)
             loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor) if cfg.optim.if_sub_obj else ce
-            _check_finite(loss, "architecture", epoch, step)
+            check_finite(loss, "architecture", epoch, step)
             self.arch_opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             average_gradients(net.arch_parameters(), self.info)
@@ -226,7 +187,7 @@ class SearchRun:
             with autocast(self.device, self.opts.amp):
                 logits = net(x)
             loss = torch.nn.functional.cross_entropy(logits.float(), y)
-            _check_finite(loss, "weight", epoch, step)
+            check_finite(loss, "weight", epoch, step)
             self.weight_opt.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             average_gradients(net.weight_parameters(), self.info)

@@ -6,18 +6,17 @@ import os
 from typing import Optional
 
 import torch
-import yaml
 
-from engine.checkpoint import Checkpointer, rng_state, set_rng_state
+from dataset.loader import skipped_images
+from engine.checkpoint import rng_state, set_rng_state
 from engine.device import autocast
-from engine.distributed import broadcast_object, cleanup, device_for, init_distributed
+from engine.distributed import cleanup, device_for, init_distributed
 from engine.errors import InputError
 from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from engine.logging_utils import TensorBoard, get_logger, make_run_dir, progress
-from dataset.loader import skipped_images
+from engine.logging_utils import progress
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
-from engine.search_loop import RunOptions, _check_finite, find_resume_dir
+from engine.run_setup import RunOptions, check_finite, open_run
 
 
 class TrainRun:
@@ -30,17 +29,11 @@ class TrainRun:
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("val",), cfg.data.val_data_type)
-        resume_dir = find_resume_dir(opts.resume, opts.save, "retrain") if opts.resume else None
-        run_dir = make_run_dir(opts.save, "retrain", resume_dir) if self.info.is_main else None
-        self.run_dir = broadcast_object(run_dir, self.info)
-        self.log = get_logger(self.run_dir, self.info.is_main, console=not opts.quiet)
-        self.tb = TensorBoard(self.run_dir, self.info.is_main)
-        self.ckpt = Checkpointer(self.run_dir, self.info.is_main)
+        ctx = open_run("retrain", cfg, opts, self.info)
+        self.run_dir, self.log, self.tb, self.ckpt, resume_dir = (ctx.run_dir, ctx.log, ctx.tb, ctx.ckpt,
+                                                                   ctx.resume_dir)
         if self.info.is_main:
             atomic_write_text(os.path.join(self.run_dir, "net_config"), net_config.to_text())
-            atomic_write_text(os.path.join(self.run_dir, "config.yaml"),
-                              yaml.safe_dump({k: v for k, v in cfg.to_dict().items() if not k.startswith("_")},
-                                             sort_keys=False))
         seed = cfg.train_params.seed
         torch.manual_seed(seed)
         tp, o = cfg.train_params, cfg.optim
@@ -95,7 +88,7 @@ class TrainRun:
             with autocast(self.device, self.opts.amp):
                 logits = self.net(x)
             loss = self.criterion(logits.float(), y)
-            _check_finite(loss, "training", epoch, step)
+            check_finite(loss, "training", epoch, step)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             if clip > 0:

@@ -38,7 +38,7 @@ def build_parser():
 def main(argv=None):
     from configs import load_config
     from engine.errors import InputError
-    from engine.search_loop import RunOptions, find_resume_dir
+    from engine.run_setup import RunOptions, find_resume_dir
     from engine.train_loop import run_retrain
     from models import load_net_config
     args = build_parser().parse_args(argv)

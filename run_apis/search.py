@@ -32,7 +32,8 @@ def build_parser():
 @main_guard
 def main(argv=None):
     from configs import load_config
-    from engine.search_loop import RunOptions, find_resume_dir, run_search
+    from engine.run_setup import RunOptions, find_resume_dir
+    from engine.search_loop import run_search
     args = build_parser().parse_args(argv)
     config = args.config
     if args.resume and config is None:

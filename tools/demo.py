@@ -9,7 +9,6 @@ retrain -> validation -> summary. ``--tiny`` is the CI-sized version (a few imag
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,7 +29,8 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     from dataset.lists import list_images, search_split, write_list
     from dataset.lmdb_io import pack_lmdb
     from engine.errors import CostTableError
-    from engine.search_loop import RunOptions, run_search
+    from engine.run_setup import RunOptions
+    from engine.search_loop import run_search
     from engine.train_loop import run_retrain, validate_weights
     from models import build_model, count_macs, count_params, load_net_config
     from models.net_config import blocks_summary
