@@ -38,7 +38,8 @@ def load_cost_for_search(cfg, space):
     from configs import resolve_path
     from search_space.cost_table import flops_table, load_cost_table
     sub = cfg.optim.sub_obj
-    if sub.type == "flops":
+    if sub.type == "flops" or (not cfg.optim.if_sub_obj and not sub.latency_list_path):
+        # without a cost term the table is only logged: FLOPs need no measurement
         return flops_table(space, cfg.data.input_size, skip_reg=sub.skip_reg)
     path = resolve_path(sub.latency_list_path, cfg)
     if not path:

@@ -20,11 +20,12 @@ from search_space.topology import SearchSpace, space_from_config
 
 
 def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=(), calibrated=True) -> float:
+    """Table latency of a net_config: the plain sum, or with the table's stored calibration."""
     cfg = load_config(config_path, overrides, kind="search")
     space = space_from_config(cfg)
-    table = load_cost_table(table_path, space)
-    return apply_calibration(table, lut_cost(space, table, net_config)) if calibrated else \
-        lut_cost(space, table, net_config)
+    table = load_cost_table(table_path, space, expect_units="ms")
+    raw = lut_cost(space, table, net_config)
+    return apply_calibration(table, raw) if calibrated else raw
 
 
 def apply_calibration(table: CostTable, raw: float) -> float:

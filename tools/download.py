@@ -37,6 +37,7 @@ def fetch(url: str, dest_dir: str, sha256: str, filename: Optional[str] = None, 
     """Download ``url`` into ``dest_dir`` (cached: a file with the right hash is reused).
     A hash mismatch raises HashMismatchError (a ValueError) and leaves no file behind."""
     import torch.hub
+    sha256 = sha256.lower()
     os.makedirs(dest_dir, exist_ok=True)
     name = filename or os.path.basename(urlparse(url).path) or "download"
     dst = os.path.join(dest_dir, name)

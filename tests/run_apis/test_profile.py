@@ -35,3 +35,23 @@ def test_profile_bad_inputs_exit_2(tmp_path):
         assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1
         assert "Traceback" not in r.stderr
     assert not marker.exists()
+
+
+def test_profile_with_shipped_calibrated_table(tmp_path):
+    from configs import load_config
+    from search_space import space_from_config
+    from search_space.derive import net_config_from_choices
+    cfg = os.path.join(ROOT, "configs", "demo_search.yaml")
+    space = space_from_config(load_config(cfg))
+    path = [0, 1, 3, space.final]
+    nc = net_config_from_choices(space, path, {1: "mbconv_k3_t3", 3: "mbconv_k5_t6"},
+                                 {1: ["mbconv_k3_t3"], 3: ["skip_connect"]})
+    (tmp_path / "net_config").write_text(nc.to_text())
+    table = os.path.join(ROOT, "latency_tables", "demo_cpu_b1_32.json")
+    r = run("--net_config", str(tmp_path), "--config", cfg, "--lut", table, "--input_size", "32",
+            "--num_classes", "10", "--measure", "cpu", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    meta = json.load(open(table))["meta"]["calibration"]
+    assert out["lut_calibrated_ms"] == __import__("pytest").approx(meta["slope"] * out["lut_ms"] + meta["intercept"])
+    assert out["measured_ms"] > 0

@@ -153,3 +153,21 @@ def test_retrain_resume_and_missing_source(data_root, tmp_path):
     a = torch.load(os.path.join(full, "checkpoint.pt"), weights_only=True)["model"]
     b = torch.load(os.path.join(resumed, "checkpoint.pt"), weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_retrain_torchrun_two_processes_ddp(data_root, tmp_path):
+    (tmp_path / "net_config").write_text(load_net_config(NET).to_text())
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "run_apis.retrain", "--load_path", str(tmp_path), "--data_path", data_root, "--save",
+           str(tmp_path / "runs"), "--device", "cpu", "--quiet", "--config",
+           os.path.join(ROOT, "configs", "demo_train.yaml"), "--opts", *OPTS, "train_params.epochs=1",
+           "data.steps_per_epoch=3", "data.batch_size=8"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    runs = os.listdir(tmp_path / "runs")
+    assert len(runs) == 1
+    run_dir = tmp_path / "runs" / runs[0]
+    assert "world size 2" in (run_dir / "log.txt").read_text()
+    model = build_model(load_net_config(str(run_dir)), num_classes=5)
+    load_weights(model, str(run_dir / "weights.pt"))  # saved unwrapped: no module. prefix
