@@ -158,6 +158,11 @@ def validate_search_config(cfg) -> SearchSpace:
         raise ConfigError(f"config key 'optim.sub_obj.type': must be latency or flops, got {cfg.optim.sub_obj.type!r}")
     if cfg.optim.sub_obj.log_base <= 1:
         raise ConfigError(f"config key 'optim.sub_obj.log_base': must be > 1, got {cfg.optim.sub_obj.log_base}")
+    width_key, width = (("optim.head_dim", cfg.optim.head_dim) if cfg.net_type == "mbv2"
+                         else ("optim.init_dim", cfg.optim.init_dim))
+    if width != scale.chs[0]:
+        raise ConfigError(f"config key '{width_key}': the input block outputs {width} channels but block 0 "
+                          f"of '{key}chs' has {scale.chs[0]}")
     space = space_from_config(cfg)
     for j in range(1, space.final + 1):
         if not space.in_routes[j]:

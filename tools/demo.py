@@ -48,8 +48,6 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
         search_opts += ["train_params.epochs=2", "search_params.arch_update_epoch=1", "search_params.val_start_epoch=1",
                         "data.steps_per_epoch=2", "data.batch_size=8"]
         train_opts += ["train_params.epochs=1", "data.steps_per_epoch=3", "data.batch_size=16"]
-    else:
-        train_opts += ["train_params.epochs=10"]
 
     # 1. data
     data_root = os.path.join(out, "demo_data") if tiny else None

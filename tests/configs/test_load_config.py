@@ -33,6 +33,7 @@ def test_wrong_type_names_key():
     ("search_params.adjoin_connect_nums=[0,4,4,4,4,4,4]", "adjoin_connect_nums"),
     ("search_params.PRIMITIVES_head=[mbconv_k9_t3]", "PRIMITIVES_head"),
     ("search_params.net_scale.stage=[0,1,2,2,2,3,3,3,4,4,4,5,5,5,6,6,6,5]", "stage"),
+    ("optim.head_dim=24", "optim.head_dim"),
 ])
 def test_space_errors_name_field(override, field):
     with pytest.raises(ConfigError, match=field):

@@ -102,7 +102,7 @@ def test_bad_weights(trained, tmp_path):
     assert r.returncode == 2 and "has shape" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_download_good_and_bad_hash(trained, tmp_path):
+def test_download_good_and_bad_hash(trained, data_root, tmp_path):
     _, run_dir = trained
     src = os.path.join(run_dir, "weights.pt")
     digest = hashlib.sha256(open(src, "rb").read()).hexdigest()
@@ -128,6 +128,15 @@ def test_download_good_and_bad_hash(trained, tmp_path):
                         str(reg)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "sha256 does not match" in r.stderr
     assert not os.path.exists(tmp_path / "dl2" / "weights.pt")
+    # one command: download (registry entry) + validation
+    reg.write_text(json.dumps({"tiny": {"net_config": load_net_config(run_dir).to_text(), "weights_url": url,
+                                        "weights_sha256": digest.upper()}}))
+    r = subprocess.run([sys.executable, "-m", "run_apis.validation", "--pretrained", "tiny", "--registry", str(reg),
+                        "--cache_dir", str(tmp_path / "cache"), "--data_path", data_root, "--config",
+                        os.path.join(ROOT, "configs", "demo_train.yaml"), "--device", "cpu", "--json"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout.strip().splitlines()[-1])["top1"] > 30
 
 
 def test_onnx_export_round_trip(trained, tmp_path):
