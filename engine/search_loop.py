@@ -232,6 +232,10 @@ class SearchRun:
         atomic_write_json(os.path.join(rd, "derived.json"), dict(info, epoch=epoch))
         plot_net_config(net_config, os.path.join(rd, "arch.png"),
                         f"epoch {epoch}: {info['macs_m']:.1f}M MACs, {info['table_cost']:.2f} {info['cost_units']}")
+        from search_space.derive import derive_path
+        from search_space.plot import plot_routes
+        probs = [torch.softmax(b.detach().float().cpu(), -1).tolist() for b in self.net.betas]
+        plot_routes(self.space, probs, derive_path(self.space, probs), os.path.join(rd, "routes.png"))
         if val is not None:
             entry = {"epoch": epoch, "top1": val["top1"], "net_config": net_config.to_text(), **info}
             keep = self.cfg.train_params.topk_archs
@@ -310,7 +314,10 @@ class SearchRun:
             self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
         self.tb.close()
         if self.info.is_main:
+            from search_space.plot import plot_history
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
+            if self.history:
+                plot_history(self.history, os.path.join(self.run_dir, "search.png"), self.cost_table.units)
         self.log.info(f"done: net_config in {os.path.join(self.run_dir, 'net_config')}")
         return self.run_dir
 

@@ -40,7 +40,7 @@ def _arch(run_dir):
 def test_search_outputs(data_root, tmp_path):
     run_dir = run_search(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True))
     for name in ("net_config", "arch_params.json", "arch.png", "checkpoint.pt", "config.yaml", "log.txt",
-                 "history.json", "topk/1/net_config", "topk/2/net_config", "topk/summary.json"):
+                 "history.json", "routes.png", "search.png", "topk/1/net_config", "topk/2/net_config", "topk/summary.json"):
         assert os.path.exists(os.path.join(run_dir, name)), name
     assert os.listdir(os.path.join(run_dir, "tb"))
     net_config = load_net_config(run_dir)

@@ -1,0 +1,65 @@
+"""Pictures of a search: route probabilities of the dense space (derived path marked) and the
+per-epoch curves (accuracies, expected cost)."""
+from __future__ import annotations
+
+import os
+from typing import List, Sequence
+
+
+def _save(fig, path: str) -> str:
+    import matplotlib.pyplot as plt
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def plot_routes(space, route_probs: Sequence[Sequence[float]], derived_path: List[int], path: str) -> str:
+    """Heatmap: row = source block, column = target block, colour = softmax(betas); the derived
+    (Viterbi) path is outlined."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.patches import Rectangle
+    n = space.final + 1
+    grid = np.full((n - 1, n), np.nan)
+    for b, targets in enumerate(space.out_routes):
+        for i, dst in enumerate(targets):
+            grid[b, dst] = route_probs[b][i]
+    fig, ax = plt.subplots(figsize=(0.38 * n + 2, 0.36 * n + 1.2), dpi=120)
+    im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=1)
+    for src, dst in zip(derived_path[:-1], derived_path[1:]):
+        ax.add_patch(Rectangle((dst - 0.5, src - 0.5), 1, 1, fill=False, edgecolor="red", lw=1.6))
+    labels = [f"{c}" for c in space.chs] + ["last"]
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=7)
+    ax.set_yticks(range(n - 1), labels[:-1], fontsize=7)
+    ax.set_xlabel("to block (width)")
+    ax.set_ylabel("from block (width)")
+    ax.set_title("route probabilities softmax(β); red: derived path", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_history(history: Sequence[dict], path: str, cost_units: str = "") -> str:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [h["epoch"] for h in history]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=120)
+    a1.plot(epochs, [h["weight"]["top1"] for h in history], label="weights split (sampled paths)")
+    val = [(h["epoch"], h["val"]["top1"]) for h in history if h.get("val")]
+    if val:
+        a1.plot(*zip(*val), marker="o", label="arch split (all ops)")
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("top-1 (%)")
+    a1.legend(fontsize=7)
+    a2.plot(epochs, [h["expected_cost"] for h in history], label="expected (super network)")
+    a2.plot(epochs, [h["derived"]["table_cost"] for h in history], label="derived network")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel(f"cost ({cost_units})")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
