@@ -6,8 +6,8 @@ Key names follow the original DenseNAS release so its YAML files load unchanged.
 """
 import copy
 
-# Keys the original release set but this project does not act on. Accepted so those files load.
-COMPAT_KEYS = ("data.color", "data.patch_dataset", "optim.if_resume", "optim.resume")
+# Keys of the original release this project accepts but does not act on (so those files load):
+# data.patch_dataset, optim.if_resume, optim.resume (use --resume instead).
 
 _DATA = {
     "dataset": "imagenet",

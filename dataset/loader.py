@@ -22,9 +22,6 @@ from dataset.lists import list_images, read_list, search_split
 from dataset.transforms import normalize_batch, train_transform, val_transform
 from engine.errors import DataError
 
-SPLITS = ("train", "val", "search_train", "search_val")
-
-
 def check_data_root(root: str, splits=("train",), data_type: str = "img") -> None:
     """Fail early, before training, when the expected splits are missing."""
     if not os.path.isdir(root):

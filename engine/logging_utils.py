@@ -65,10 +65,6 @@ class TensorBoard:
         if self.writer is not None:
             self.writer.add_scalars(tag, mapping, step)
 
-    def histogram(self, tag, values, step):
-        if self.writer is not None:
-            self.writer.add_histogram(tag, values, step)
-
     def close(self):
         if self.writer is not None:
             self.writer.close()

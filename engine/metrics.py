@@ -48,7 +48,7 @@ class frozen_batch_stats:
         for m in self.bns:
             m.momentum = 0.0
 
-    def __exit__(self, *exc):
+    def __exit__(self, *_):
         for m, mom in zip(self.bns, self.saved):
             m.momentum = mom
 
@@ -58,28 +58,23 @@ def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, befor
              batch_stats: bool = False) -> dict:
     """Loss, top-1 and top-5 (%) over a loader of normalised batches. ``batch_stats``: normalise
     with batch statistics (see :class:`frozen_batch_stats`) instead of running statistics."""
+    import contextlib
     from engine.device import autocast
     was_training = model.training
-    if batch_stats:
-        model.train()
-        guard = frozen_batch_stats(model)
-        guard.__enter__()
-    else:
-        model.eval()
+    model.train(batch_stats)
     meter = Meter()
-    for step, (x, y) in enumerate(loader):
-        if max_steps and step >= max_steps:
-            break
-        if before_forward is not None:
-            before_forward()
-        with autocast(device, amp):
-            logits = model(x)
-        loss = torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum")
-        c1, c5 = topk_correct(logits, y)
-        meter.update(x.shape[0], loss=loss.item(), top1=c1, top5=c5)
+    with frozen_batch_stats(model) if batch_stats else contextlib.nullcontext():
+        for step, (x, y) in enumerate(loader):
+            if max_steps and step >= max_steps:
+                break
+            if before_forward is not None:
+                before_forward()
+            with autocast(device, amp):
+                logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum")
+            c1, c5 = topk_correct(logits, y)
+            meter.update(x.shape[0], loss=loss.item(), top1=c1, top5=c5)
     meter = meter.reduce(device)
-    if batch_stats:
-        guard.__exit__(None, None, None)
     model.train(was_training)
     return {"loss": meter.avg("loss"), "top1": 100 * meter.avg("top1"), "top5": 100 * meter.avg("top5"),
             "count": meter.count}

@@ -15,14 +15,14 @@ def plot_net_config(cfg: NetConfig, path: str, title: str = "") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle
-    layers = []  # (block index, op, in_ch, out_ch, stride)
+    layers = []  # (block index, op, stride)
     for i, b in enumerate(cfg.blocks):
-        layers.append((i, b.head_op, b.in_ch, b.out_ch, b.stride))
-        layers += [(i, op, b.out_ch, b.out_ch, 1) for op in b.stack_ops]
+        layers.append((i, b.head_op, b.stride))
+        layers += [(i, op, 1) for op in b.stack_ops]
     fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(layers) + 2), 3.2), dpi=120)
     x = 0.0
     block_spans = {}
-    for i, op, cin, cout, stride in layers:
+    for i, op, stride in layers:
         k_t = mbconv_params(op)
         k, t = k_t if k_t else (3, 1)
         h = {1: 0.35, 3: 0.65, 6: 1.0}.get(t, 0.5) if k_t else 0.8
