@@ -44,12 +44,12 @@ def profile(args) -> dict:
     if args.measure:
         import torch
         from engine.device import resolve_device
-        from engine.timing import time_module
+        from engine.timing import time_module_robust
         device = resolve_device(args.measure)
         if args.threads:
             torch.set_num_threads(args.threads)
         x = torch.randn(args.batch_size, 3, args.input_size, args.input_size, device=device)
-        result["measured_ms"] = time_module(model.to(device), x).median_ms
+        result["measured_ms"] = time_module_robust(model.to(device), x).median_ms
     return result
 
 

@@ -63,10 +63,10 @@ def main(argv=None):
     if args.measure_latency:
         import torch
         from engine.device import resolve_device
-        from engine.timing import time_module
+        from engine.timing import time_module_robust
         dev = resolve_device(args.measure_latency)
         x = torch.randn(1, 3, cfg.data.input_size, cfg.data.input_size, device=dev)
-        result["measured_ms"] = time_module(model.to(dev), x).median_ms
+        result["measured_ms"] = time_module_robust(model.to(dev), x).median_ms
     if args.json:
         print(json.dumps(result))
     else:

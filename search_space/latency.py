@@ -67,7 +67,8 @@ def measure_table(space: SearchSpace, input_size: int, batch_size: int, device: 
     # interference (shared machines) then biases one pass of an entry, not the entry.
     todo = [(r, s) for r in range(passes) for s in unique if len(done.get(_sig_key(s), [])) <= r]
     iterator = progress(todo) if progress else todo
-    timing_kwargs = timing_kwargs or {}
+    # ops are small and measured in several passes: a short warm-up each time is enough
+    timing_kwargs = dict({"warmup_seconds": 0.05}, **(timing_kwargs or {}))
     modules = {}
     for i, (_, sig) in enumerate(iterator):
         if sig not in modules:

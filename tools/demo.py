@@ -36,7 +36,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     from models.net_config import blocks_summary
     from search_space import load_cost_table, lut_cost, space_from_config
     from search_space.latency import apply_calibration, measure_table, scatter_plot, validate_table
-    from engine.timing import time_module
+    from engine.timing import time_module_robust
 
     t_start = time.time()
     out = os.path.abspath(out)
@@ -96,9 +96,12 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     torch.set_num_threads(os.cpu_count() or 1)
     lat_plot = os.path.join(out, "latency_accuracy.png")
     scatter_plot(report, lat_plot)
-    r = report["raw"]
-    print(f"   {n_val} random archs: MAPE {r['mape_pct']:.1f}%, within ±10% {100 * r['within_10pct']:.0f}%, "
-          f"Kendall τ {r['kendall_tau']:.2f} -> {lat_plot}")
+    for name, key in (("table sum", "raw"), ("table's calibration", "stored_calibration")):
+        if key in report:
+            r = report[key]
+            print(f"   {n_val} random archs, {name}: MAPE {r['mape_pct']:.1f}%, within ±10% "
+                  f"{100 * r['within_10pct']:.0f}%, Kendall τ {r['kendall_tau']:.2f}")
+    print(f"   plot: {lat_plot}")
 
     # 3. search
     runs = os.path.join(out, "runs")
@@ -122,7 +125,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     model = build_model(net_config, num_classes=num_classes)
     size = cfg.data.input_size
     torch.set_num_threads(table.meta.get("threads") or 1)
-    measured = time_module(model, torch.randn(1, 3, size, size)).median_ms
+    measured = time_module_robust(model, torch.randn(1, 3, size, size)).median_ms
     torch.set_num_threads(os.cpu_count() or 1)
     summary = {
         "net_config": net_config.to_text(),
