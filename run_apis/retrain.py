@@ -1,7 +1,7 @@
 """Retrain a derived network from scratch.
 
-    python -m run_apis.retrain                                       # demo: zoo-free, demo data + demo config
-    python -m run_apis.retrain --load_path runs/search-X             # a search run's net_config
+    python -m run_apis.retrain --load_path runs/search-X     # a search run's net_config, demo data + demo config
+    python -m run_apis.retrain --net_config densenas_a      # a zoo architecture
     python -m run_apis.retrain --net_config densenas_a --data_path /data/imagenet \
         --config configs/imagenet_train_cfg.yaml
     torchrun --nproc_per_node 8 -m run_apis.retrain --load_path ... --data_path ...
