@@ -1,4 +1,4 @@
-"""Pack the images of a list file into an LMDB (see dataset/lmdb_io.py for the record format).
+r"""Pack the images of a list file into an LMDB (see dataset/lmdb_io.py for the record format).
 
     python dataset/img2lmdb.py --image_path ROOT --list_path ROOT/lists/train.txt \
         --output_path ROOT/lmdb --split train [--image_size 256]

@@ -1,4 +1,4 @@
-"""Lists for the search subset: N classes of the train folder, each split into a part for the
+r"""Lists for the search subset: N classes of the train folder, each split into a part for the
 weights (search_train.txt) and a held-out part for the architecture (search_val.txt).
 
     python dataset/mk_split_img_list.py --image_path ROOT --output_path ROOT/lists \

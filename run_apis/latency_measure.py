@@ -1,4 +1,4 @@
-"""Measure a latency lookup table, convert a legacy one, or check a table's accuracy.
+r"""Measure a latency lookup table, convert a legacy one, or check a table's accuracy.
 
     # measure every op at every position of a space (resumes from OUT.partial.json)
     python -m run_apis.latency_measure --config configs/imagenet_search_cfg_mbv2.yaml \

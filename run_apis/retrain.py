@@ -1,4 +1,4 @@
-"""Retrain a derived network from scratch.
+r"""Retrain a derived network from scratch.
 
     python -m run_apis.retrain --load_path runs/search-X     # a search run's net_config, demo data + demo config
     python -m run_apis.retrain --net_config densenas_a      # a zoo architecture
