@@ -54,8 +54,7 @@ class frozen_batch_stats:
 
 
 @torch.no_grad()
-def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, before_forward=None,
-             batch_stats: bool = False) -> dict:
+def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, batch_stats: bool = False) -> dict:
     """Loss, top-1 and top-5 (%) over a loader of normalised batches. ``batch_stats``: normalise
     with batch statistics (see :class:`frozen_batch_stats`) instead of running statistics."""
     import contextlib
@@ -67,8 +66,6 @@ def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, befor
         for step, (x, y) in enumerate(loader):
             if max_steps and step >= max_steps:
                 break
-            if before_forward is not None:
-                before_forward()
             with autocast(device, amp):
                 logits = model(x)
             loss = torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum")

@@ -148,6 +148,14 @@ class SearchRun:
                 break
             yield step, batch, bar
 
+    def _optimizer_step(self, loss, optimizer, params):
+        """Backward, average gradients over ranks, step (through the AMP scaler when fp16)."""
+        optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        average_gradients(params, self.info)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
     def arch_pass(self, epoch: int) -> dict:
         from search_space.chained_cost import cost_loss
         net, cfg = self.net, self.cfg
@@ -163,11 +171,7 @@ class SearchRun:
             cost = net.expected_cost(self.cost_table)
             loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor) if cfg.optim.if_sub_obj else ce
             check_finite(loss, "architecture", epoch, step)
-            self.arch_opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            average_gradients(net.arch_parameters(), self.info)
-            self.scaler.step(self.arch_opt)
-            self.scaler.update()
+            self._optimizer_step(loss, self.arch_opt, net.arch_parameters())
             net.rescale_after_arch_step(snapshot)
             c1, _ = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], ce=ce.item() * x.shape[0], top1=c1,
@@ -189,11 +193,7 @@ class SearchRun:
                 logits = net(x)
             loss = torch.nn.functional.cross_entropy(logits.float(), y)
             check_finite(loss, "weight", epoch, step)
-            self.weight_opt.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            average_gradients(net.weight_parameters(), self.info)
-            self.scaler.step(self.weight_opt)
-            self.scaler.update()
+            self._optimizer_step(loss, self.weight_opt, net.weight_parameters())
             self.scheduler.step()
             c1, c5 = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], top1=c1, top5=c5)
@@ -206,11 +206,8 @@ class SearchRun:
     def validate(self) -> dict:
         from dataset.loader import DevicePrefetcher
         loader = DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last)
-        stats = evaluate(self.net, loader, self.device, self.opts.amp,
-                         before_forward=lambda: self.net.sample("eval"), batch_stats=True)
-        with torch.no_grad():
-            stats["expected_cost"] = self.net.expected_cost(self.cost_table).item()
-        return stats
+        self.net.sample("eval")  # every op, a fixed plan: once for the whole split
+        return evaluate(self.net, loader, self.device, self.opts.amp, batch_stats=True)
 
     # -- outputs -------------------------------------------------------------------------------
     def describe(self, net_config) -> dict:

@@ -153,18 +153,19 @@ def run_retrain(cfg, net_config, opts: RunOptions) -> str:
 
 
 def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], device_name: str = "auto",
-                     amp: bool = False, quiet: bool = False) -> dict:
-    """Evaluate a net_config + weights.pt on the val split."""
+                     amp: bool = False, quiet: bool = False, state: Optional[dict] = None) -> dict:
+    """Evaluate a net_config + weights.pt (``state``: its contents, when already read) on the val split."""
     from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
     from engine.device import resolve_device
     from engine.weights import load_weights, num_classes_of, read_state_dict
     from models import build_model
     device = resolve_device(device_name)
-    num_classes = num_classes_of(read_state_dict(weights), cfg.data.num_classes)
+    state = read_state_dict(weights) if state is None else state
+    num_classes = num_classes_of(state, cfg.data.num_classes)
     if cfg.data.num_classes != num_classes:
         cfg.data.num_classes = num_classes
     model = build_model(net_config, num_classes=num_classes)
-    load_weights(model, weights)
+    load_weights(model, weights, state)
     root = resolve_data_root(data_path, cfg, announce=not quiet)
     check_data_root(root, ("val",), cfg.data.val_data_type)
     loader = build_loader(build_dataset(root, "val", cfg, train=False), cfg.data.batch_size, False,

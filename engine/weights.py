@@ -19,9 +19,10 @@ def num_classes_of(state: dict, default: int = 1000) -> int:
     return int(w.shape[0]) if w is not None else default
 
 
-def load_weights(model, path: str) -> None:
-    """Strict load; missing/unexpected keys and shape mismatches are listed by name."""
-    state = read_state_dict(path)
+def load_weights(model, path: str, state: dict = None) -> None:
+    """Strict load of ``path`` (or of ``state``, already read from it); missing/unexpected keys
+    and shape mismatches are listed by name."""
+    state = read_state_dict(path) if state is None else state
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]

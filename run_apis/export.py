@@ -30,10 +30,11 @@ def main(argv=None):
     net_config = load_net_config(a.load_path or a.net_config)
     weights = os.path.join(a.load_path, "weights.pt") if a.load_path else None
     has_weights = weights is not None and os.path.isfile(weights)
-    num_classes = a.num_classes or (num_classes_of(read_state_dict(weights)) if has_weights else 1000)
+    state = read_state_dict(weights) if has_weights else None
+    num_classes = a.num_classes or (num_classes_of(state) if has_weights else 1000)
     model = build_model(net_config, num_classes=num_classes).eval()
     if has_weights:
-        load_weights(model, weights)
+        load_weights(model, weights, state)
     x = torch.randn(2, 3, a.input_size, a.input_size)
     import warnings
     try:

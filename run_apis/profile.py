@@ -37,10 +37,7 @@ def profile(args) -> dict:
         if not args.config:
             raise InputError("--lut needs --config (the search space the table belongs to)")
         from search_space.latency import estimate_net_latency
-        result["lut_ms"] = estimate_net_latency(args.config, args.lut, net_config, args.opts, calibrated=False)
-        calibrated = estimate_net_latency(args.config, args.lut, net_config, args.opts, calibrated=True)
-        if calibrated != result["lut_ms"]:
-            result["lut_calibrated_ms"] = calibrated
+        result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts))
     if args.measure:
         import torch
         from engine.device import resolve_device

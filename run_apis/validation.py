@@ -53,13 +53,15 @@ def main(argv=None):
     config = args.config or os.path.join(ROOT, "configs",
                                          "demo_train.yaml" if args.data_path is None else "imagenet_train_cfg.yaml")
     cfg = load_config(config, args.opts, kind="train")
-    num_classes = num_classes_of(read_state_dict(weights), cfg.data.num_classes)
+    state = read_state_dict(weights)
+    num_classes = num_classes_of(state, cfg.data.num_classes)
     model = build_model(net_config, num_classes=num_classes)
     result = {"macs_m": count_macs(model, cfg.data.input_size) / 1e6, "params_m": count_params(model) / 1e6}
     if not args.json:
         print(f"{net_config.net_type} network: {result['macs_m']:.2f}M MACs at {cfg.data.input_size}px, "
               f"{result['params_m']:.3f}M params, {num_classes} classes")
-    result.update(validate_weights(net_config, weights, cfg, args.data_path, args.device, args.amp, quiet=args.json))
+    result.update(validate_weights(net_config, weights, cfg, args.data_path, args.device, args.amp, quiet=args.json,
+                                   state=state))
     if args.measure_latency:
         import torch
         from engine.device import resolve_device

@@ -19,13 +19,17 @@ from search_space.derive import lut_cost, net_config_from_choices
 from search_space.topology import SearchSpace, space_from_config
 
 
-def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=(), calibrated=True) -> float:
-    """Table latency of a net_config: the plain sum, or with the table's stored calibration."""
+def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=()) -> dict:
+    """Table latency of a net_config: ``lut_ms`` (the plain sum) and, when the table carries a
+    calibration, ``lut_calibrated_ms``."""
     cfg = load_config(config_path, overrides, kind="search")
     space = space_from_config(cfg)
     table = load_cost_table(table_path, space, expect_units="ms")
     raw = lut_cost(space, table, net_config)
-    return apply_calibration(table, raw) if calibrated else raw
+    out = {"lut_ms": raw}
+    if table.meta.get("calibration"):
+        out["lut_calibrated_ms"] = apply_calibration(table, raw)
+    return out
 
 
 def apply_calibration(table: CostTable, raw: float) -> float:
