@@ -176,15 +176,23 @@ def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Option
     return cfg
 
 
+# Table names used by the original release's configs -> the converted tables shipped here.
+LEGACY_TABLE_NAMES = {"lat_list_densenas_mbv2_xp32": "mbv2_titanxp_b32_224.json",
+                      "lat_list_resv2_32": "resnet_titanxp_b32_224.json"}
+
+
 def resolve_path(name: str, cfg: Optional[Config] = None) -> str:
     """Find a file named in a config: as given, beside the config file, or under the repo root
-    and ``latency_tables/``."""
+    and ``latency_tables/`` (where the original release's table names find their conversions)."""
     if not name:
         return name
     candidates = [name]
+    legacy = LEGACY_TABLE_NAMES.get(os.path.basename(name))
     if cfg is not None and cfg.get("_path"):
         candidates.append(os.path.join(os.path.dirname(cfg["_path"]), name))
     candidates += [os.path.join(ROOT_DIR, name), os.path.join(ROOT_DIR, "latency_tables", name)]
+    if legacy:
+        candidates.append(os.path.join(ROOT_DIR, "latency_tables", legacy))
     for c in candidates:
         if os.path.isfile(c):
             return c

@@ -69,6 +69,8 @@ SEARCH_DEFAULTS = {
         "if_sub_obj": True,
         "sub_obj": {
             "type": "latency",        # latency | flops
+            "cost_mode": "sampled",   # sampled: cost of the arch step's sampled network (original);
+                                      # expected: every op weighted by softmax(alpha) (opt-in)
             "skip_reg": False,        # skip_connect cost = first op's cost / 10
             "log_base": 15.0,
             "sub_loss_factor": 0.15,

@@ -48,6 +48,15 @@ def device_for(info: DistInfo, device_name: str) -> torch.device:
     return dev
 
 
+def per_process_batch(total: int, info: DistInfo, key: str = "data.batch_size") -> int:
+    """The batch of one process: ``total`` (the batch over all processes, as the original's
+    DataParallel) split evenly over the ranks."""
+    if total % info.world_size:
+        from engine.errors import ConfigError
+        raise ConfigError(f"config key '{key}': {total} does not split evenly over {info.world_size} processes")
+    return total // info.world_size
+
+
 def average_gradients(params, info: DistInfo) -> None:
     """All-reduce (mean) the gradients of ``params`` that have one, as one flat buffer.
 

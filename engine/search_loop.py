@@ -23,7 +23,8 @@ import torch
 
 from engine.checkpoint import rng_state, set_rng_state
 from engine.device import autocast
-from engine.distributed import DistInfo, average_gradients, cleanup, device_for, init_distributed
+from engine.distributed import (DistInfo, average_gradients, cleanup, device_for, init_distributed,
+                                per_process_batch)
 from engine.errors import ConfigError, InputError
 from engine.io import atomic_write_json, atomic_write_text
 from engine.logging_utils import progress
@@ -47,6 +48,20 @@ def load_cost_for_search(cfg, space):
                           "python -m run_apis.latency_measure or set optim.sub_obj.type=flops")
     table = load_cost_table(path, space, expect_units="ms")
     return table.with_skip_reg(space) if sub.skip_reg else table
+
+
+def describe_table(table) -> str:
+    """One line naming a cost table: file, units, device, batch, input size."""
+    m = table.meta
+    where = m.get("path") or m.get("source", "")
+    parts = [f"{table.units} table {where}"]
+    if m.get("device"):
+        parts.append(f"device {m['device']}")
+    if m.get("batch_size"):
+        parts.append(f"batch {m['batch_size']}")
+    if m.get("input_size"):
+        parts.append(f"input {m['input_size']}")
+    return ", ".join(parts)
 
 
 def _set_requires_grad(params, flag: bool):
@@ -76,6 +91,7 @@ class SearchRun:
         self.space = space_from_config(cfg)
         # Everything a user can get wrong is checked before any module is built or data is read.
         self.cost_table = load_cost_for_search(cfg, self.space)
+        self.batch_size = per_process_batch(cfg.data.batch_size, self.info)
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("search_train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("search_val",), cfg.data.val_data_type)
@@ -91,14 +107,15 @@ class SearchRun:
         torch.manual_seed(seed + self.info.rank)  # data augmentation differs per rank
 
         ds_w = build_dataset(self.data_root, "search_train", cfg, train=True)
-        ds_a = build_dataset(self.data_root, "search_val", cfg, train=True, data_type=cfg.data.val_data_type)
+        # As the original: arch steps read the held-out split with the evaluation transforms.
         ds_v = build_dataset(self.data_root, "search_val", cfg, train=False)
-        bs, nw = cfg.data.batch_size, cfg.data.num_workers
+        bs, nw = self.batch_size, cfg.data.num_workers
         self.loader_w = build_loader(ds_w, bs, True, nw, self.device, self.info, seed, drop_last=True)
-        self.loader_a = build_loader(ds_a, bs, True, nw, self.device, self.info, seed + 1, drop_last=True)
+        self.loader_a = build_loader(ds_v, bs, True, nw, self.device, self.info, seed + 1, drop_last=True)
         self.loader_v = build_loader(ds_v, bs, False, nw, self.device, self.info, seed)
         if len(self.loader_w) == 0 or len(self.loader_a) == 0:
-            raise InputError(f"--data_path {self.data_root}: fewer images than one batch of {bs} in a search split")
+            raise InputError(f"--data_path {self.data_root}: fewer images than one batch of {bs} per process "
+                             "in a search split")
         cap = cfg.data.steps_per_epoch
         self.steps_w = min(len(self.loader_w), cap) if cap else len(self.loader_w)
         self.steps_a = min(len(self.loader_a), cap) if cap else len(self.loader_a)
@@ -168,7 +185,8 @@ class SearchRun:
             with autocast(self.device, self.opts.amp):
                 logits = net(x)
             ce = torch.nn.functional.cross_entropy(logits.float(), y)
-            cost = net.expected_cost(self.cost_table)
+            cost = (net.sampled_cost(self.cost_table) if sub.cost_mode == "sampled"
+                    else net.expected_cost(self.cost_table))
             loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor) if cfg.optim.if_sub_obj else ce
             check_finite(loss, "architecture", epoch, step)
             self._optimizer_step(loss, self.arch_opt, net.arch_parameters())
@@ -266,8 +284,10 @@ class SearchRun:
         cfg, sp = self.cfg, self.cfg.search_params
         epochs = cfg.train_params.epochs
         self.log.info(f"search in {self.run_dir}: {epochs} epochs, {self.steps_w} weight / {self.steps_a} arch steps "
-                      f"per epoch, device {self.device}, world size {self.info.world_size}, "
-                      f"cost {self.cost_table.units} ({self.cost_table.meta.get('source', '')})")
+                      f"per epoch, device {self.device}, world size {self.info.world_size}, batch "
+                      f"{self.batch_size} per process ({self.batch_size * self.info.world_size} in total)")
+        self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
+                      f"({'on' if cfg.optim.if_sub_obj else 'off'})")
         for epoch in range(self.start_epoch, epochs):
             for loader in (self.loader_w, self.loader_a):
                 loader.sampler.set_epoch(epoch)

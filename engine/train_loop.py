@@ -10,7 +10,7 @@ import torch
 from dataset.loader import skipped_images
 from engine.checkpoint import rng_state, set_rng_state
 from engine.device import autocast
-from engine.distributed import cleanup, device_for, init_distributed
+from engine.distributed import cleanup, device_for, init_distributed, per_process_batch
 from engine.errors import InputError
 from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from engine.logging_utils import progress
@@ -26,6 +26,7 @@ class TrainRun:
         self.cfg, self.opts, self.net_config = cfg, opts, net_config
         self.info = init_distributed(opts.device)
         self.device = device_for(self.info, opts.device)
+        self.batch_size = per_process_batch(cfg.data.batch_size, self.info)
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("val",), cfg.data.val_data_type)
@@ -46,13 +47,13 @@ class TrainRun:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         torch.manual_seed(seed + self.info.rank)
-        bs, nw = cfg.data.batch_size, cfg.data.num_workers
+        bs, nw = self.batch_size, cfg.data.num_workers
         self.loader_t = build_loader(build_dataset(self.data_root, "train", cfg, train=True), bs, True, nw,
                                      self.device, self.info, seed, drop_last=True)
         self.loader_v = build_loader(build_dataset(self.data_root, "val", cfg, train=False), bs, False, nw,
                                      self.device, self.info, seed)
         if len(self.loader_t) == 0:
-            raise InputError(f"--data_path {self.data_root}: fewer training images than one batch of {bs}")
+            raise InputError(f"--data_path {self.data_root}: fewer training images than one batch of {bs} per process")
         cap = cfg.data.steps_per_epoch
         self.steps = min(len(self.loader_t), cap) if cap else len(self.loader_t)
         w = o.weight
@@ -108,7 +109,8 @@ class TrainRun:
         from dataset.loader import DevicePrefetcher
         epochs = self.cfg.train_params.epochs
         self.log.info(f"retrain in {self.run_dir}: {epochs} epochs x {self.steps} steps, device {self.device}, "
-                      f"world size {self.info.world_size}")
+                      f"world size {self.info.world_size}, batch {self.batch_size} per process "
+                      f"({self.batch_size * self.info.world_size} in total)")
         for epoch in range(self.start_epoch, epochs):
             self.loader_t.sampler.set_epoch(epoch)
             train = self.train_epoch(epoch)

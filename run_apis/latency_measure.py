@@ -3,8 +3,9 @@ r"""Measure a latency lookup table, convert a legacy one, or check a table's acc
     # measure every op at every position of a space (resumes from OUT.partial.json)
     python -m run_apis.latency_measure --config configs/imagenet_search_cfg_mbv2.yaml \
         --device cpu --batch_size 1 --input_size 224 --out latency_tables/mbv2_cpu_b1_224.json
-    # convert a legacy DenseNAS text table
-    python -m run_apis.latency_measure --convert_legacy lat_list_densenas_mbv2_xp32 --out mbv2_xp.json
+    # convert a legacy DenseNAS text table (with --config: shaped to that space, fingerprint kept)
+    python -m run_apis.latency_measure --convert_legacy lat_list_densenas_mbv2_xp32 --out mbv2_xp.json \
+        --config configs/imagenet_search_cfg_mbv2.yaml
     # accuracy report: N random architectures, table estimate vs measured end-to-end latency
     python -m run_apis.latency_measure --validate 50 --lut TABLE --config CFG --device cpu [--calibrate]
 """
@@ -54,7 +55,8 @@ def main(argv=None):
     if args.convert_legacy:
         if not args.out:
             raise InputError("--convert_legacy needs --out")
-        table = convert_legacy(args.convert_legacy, args.out)
+        space = space_from_config(load_config(args.config, args.opts, kind="search")) if args.config else None
+        table = convert_legacy(args.convert_legacy, args.out, space)
         print(f"{args.out}: converted ({len(table.head)} routing blocks, units {table.units})")
         return
     if not args.config:

@@ -28,7 +28,7 @@ from search_space.topology import SearchSpace
 FORMAT = "densenas-cost-table"
 VERSION = 1
 LEGACY_META = {"device": "NVIDIA TITAN Xp", "batch_size": 32, "input_size": 224, "units": "ms",
-               "dtype": "float32", "source": "legacy DenseNAS table"}
+               "dtype": "float32", "source": "original DenseNAS release (legacy text table)"}
 
 
 @dataclass
@@ -163,10 +163,16 @@ def load_cost_table(path: str, space: Optional[SearchSpace] = None,
     return table.check_fits(space, expect_units) if space is not None else table
 
 
-def convert_legacy(src: str, dst: str) -> CostTable:
+def convert_legacy(src: str, dst: str, space: Optional[SearchSpace] = None) -> CostTable:
+    """Legacy text table -> JSON. With ``space``, shaped to it (extra legacy layers dropped) and
+    stamped with its fingerprint."""
     table = load_cost_table(src)
+    if space is not None:
+        table = table.check_fits(space)
     table.meta = dict(LEGACY_META, converted_from=os.path.basename(src),
                       date=datetime.date.today().isoformat())
+    if space is not None:
+        table.meta["fingerprint"] = space.fingerprint()
     table.save(dst)
     return table
 
@@ -202,14 +208,14 @@ def positions(space: SearchSpace, input_size: int) -> Iterator[Position]:
     for k in space.routing_blocks:
         for r, src in enumerate(space.in_routes[k]):
             for o, op in enumerate(space.head_ops):
-                yield Position(("head", k, r, o), Signature(op, space.chs[src], space.chs[k],
+                yield Position(("head", k, r, o), Signature(op, *space.op_channels(op, src, k),
                                                             space.stride(src, k), fm(src)))
         for l in range(space.num_layers[k]):
             for o, op in enumerate(space.stack_ops):
-                yield Position(("stack", k, l, o), Signature(op, space.chs[k], space.chs[k], 1, fm(k)))
+                yield Position(("stack", k, l, o), Signature(op, *space.op_channels(op, k, k), 1, fm(k)))
     for r, src in enumerate(space.in_routes[space.final]):
-        yield Position(("final", r), Signature("conv1_1", space.chs[src], space.last_dim, 1, fm(src)))
-    last_ch = space.last_dim if space.net_type == "mbv2" else space.chs[-1]
+        yield Position(("final", r), Signature("conv1_1", space.width(src), space.width(space.final), 1, fm(src)))
+    last_ch = space.width(space.final) if space.net_type == "mbv2" else space.width(space.final - 1)
     yield Position(("classifier",), Signature("classifier", last_ch, space.num_classes, 1, fm(space.final - 1)))
 
 

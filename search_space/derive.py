@@ -40,7 +40,9 @@ def net_config_from_choices(space: SearchSpace, path: Sequence[int], head_choice
     for src, dst in zip(path[:-2], path[1:-1]):
         stack = tuple(op for op in stack_choice[dst] if op != "skip_connect")
         blocks.append(BlockSpec(space.chs[src], space.chs[dst], head_choice[dst], stack, space.stride(src, dst)))
-    last = (space.chs[path[-2]], space.last_dim)
+    # As the original: MBV2 nets end with the 1x1 conv to last_dim; ResNet nets end with their
+    # last searched block (then pooling and the classifier), no conv1_1.
+    last = (space.chs[path[-2]], space.last_dim) if space.net_type == "mbv2" else None
     return NetConfig(space.net_type, tuple(blocks), last)
 
 
@@ -102,7 +104,8 @@ def map_to_space(space: SearchSpace, net_config: NetConfig) -> Tuple[List[int], 
 
 def lut_cost(space: SearchSpace, table: CostTable, net_config: NetConfig) -> float:
     """Table cost of a derived net: its chosen ops on its chosen path, skip_connect for the stack
-    layers it does not use, plus input, final branch and classifier."""
+    layers it does not use, plus input, classifier and, when the net has its ``conv1_1``, the
+    final branch of its last block."""
     table = table.check_fits(space)
     path, ops = map_to_space(space, net_config)
     total = table.input + table.classifier
@@ -112,5 +115,6 @@ def lut_cost(space: SearchSpace, table: CostTable, net_config: NetConfig) -> flo
         for l in range(space.num_layers[dst]):
             op = stack[l] if l < len(stack) else "skip_connect"
             total += table.stack[dst - 1][l][space.stack_ops.index(op)]
-    total += table.final[space.in_routes[space.final].index(path[-2])]
+    if net_config.last is not None:
+        total += table.final[space.in_routes[space.final].index(path[-2])]
     return float(total)

@@ -18,12 +18,13 @@ def sample_ops(alphas: torch.Tensor, num: int, policy: str, generator: torch.Gen
         probs = torch.softmax(alphas.detach().float().cpu(), dim=-1)
     else:
         probs = torch.ones(rows, n_ops)
-    return torch.multinomial(probs, num, replacement=False, generator=generator)
+    kept = torch.multinomial(probs, num, replacement=False, generator=generator)
+    return kept.sort(dim=1).values  # ascending, as the original orders the kept ops
 
 
-def kept_weights(alphas: torch.Tensor, kept: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Softmax over the kept alphas only: (rows x num)."""
-    return torch.softmax(torch.gather(alphas, 1, kept.to(alphas.device)) / temperature, dim=-1)
+def kept_weights(alphas: torch.Tensor, kept: torch.Tensor) -> torch.Tensor:
+    """Softmax over the kept alphas only, no temperature: (rows x num)."""
+    return torch.softmax(torch.gather(alphas, 1, kept.to(alphas.device)), dim=-1)
 
 
 @torch.no_grad()

@@ -1,9 +1,9 @@
 """The dense super network of routing blocks.
 
 A routing block k holds one head mixed op per incoming route and ``num_layers[k]`` stack mixed
-ops. Its input is sum over incoming routes (from block b) of softmax(betas[b])[route] * head(x_b).
-Before each forward, :meth:`SuperNetwork.sample` fixes which ops run in every mixed op (the
-"plan"); only those ops run.
+ops. Its input is sum over incoming routes (from block b) of p_b[route] * head(x_b), with
+p_b = softmax(betas[b] / softmax_temp). Before each forward, :meth:`SuperNetwork.sample` (or
+:meth:`SuperNetwork.set_plan`) fixes which ops run in every mixed op (the "plan"); only those run.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import List, Optional
 import torch
 from torch import nn
 
-from models.operations import OPS, Conv1x1, conv_bn, he_fout_init, set_bn
+from models.operations import OPS, Conv1x1, batch_norm, conv_bn, he_fout_init, set_bn
 from search_space.chained_cost import CostTensors, chained_cost
 from search_space.sampling import kept_weights, rescale_kept, sample_ops
 from search_space.topology import SearchSpace, space_from_config
@@ -21,11 +21,13 @@ MODES = ("weight", "arch", "eval")
 
 
 class MixedOp(nn.Module):
-    """Candidate ops of one position. Runs only the kept ops, weighted."""
+    """Candidate ops of one position (block ``src`` -> width of block ``dst``). Runs only the
+    kept ops, weighted."""
 
-    def __init__(self, ops: List[str], in_ch: int, out_ch: int, stride: int):
+    def __init__(self, ops: List[str], space: SearchSpace, src: int, dst: int, stride: int):
         super().__init__()
-        self.candidates = nn.ModuleList(OPS[op](in_ch, out_ch, stride, affine=False) for op in ops)
+        self.candidates = nn.ModuleList(OPS[op](*space.op_channels(op, src, dst), stride, affine=False)
+                                        for op in ops)
 
     def forward(self, x, kept: List[int], weights: Optional[torch.Tensor]):
         if weights is None:  # a single op with weight 1 (weight step, one sample)
@@ -41,10 +43,26 @@ class RoutingBlock(nn.Module):
     def __init__(self, space: SearchSpace, k: int):
         super().__init__()
         self.sources = space.in_routes[k]
-        self.head = nn.ModuleList(MixedOp(space.head_ops, space.chs[src], space.chs[k], space.stride(src, k))
+        self.head = nn.ModuleList(MixedOp(space.head_ops, space, src, k, space.stride(src, k))
                                   for src in self.sources)
-        self.stack = nn.ModuleList(MixedOp(space.stack_ops, space.chs[k], space.chs[k], 1)
+        self.stack = nn.ModuleList(MixedOp(space.stack_ops, space, k, k, 1)
                                    for _ in range(space.num_layers[k]))
+
+
+def _input_block(space: SearchSpace) -> nn.Module:
+    if space.net_type == "mbv2":
+        head = OPS["mbconv_k3_t1"](space.init_dim, space.head_dim, 1, affine=False)
+        head.body[-1][1] = batch_norm(space.head_dim, affine=True)  # as the original: affine projection BN
+        return nn.Sequential(conv_bn(3, space.init_dim, 3, 2, affine=False), head)
+    # The original's ResNet stem BN is affine (PyTorch's default).
+    return nn.Sequential(nn.Conv2d(3, space.init_dim, 3, 2, 1, bias=False), nn.BatchNorm2d(space.init_dim),
+                         nn.ReLU(inplace=True))
+
+
+def _rows(alphas) -> Optional[torch.Tensor]:
+    """Alpha matrices of one kind stacked into (mixed ops x candidates); None when there are none."""
+    mats = [a for a in alphas if a.shape[0]]
+    return torch.cat(mats) if mats else None
 
 
 class SuperNetwork(nn.Module):
@@ -57,19 +75,17 @@ class SuperNetwork(nn.Module):
         self.weight_sample_num = weight_sample_num
         self.arch_sample_num = arch_sample_num
         self.sample_policy = sample_policy
-        if space.net_type == "mbv2":
-            self.input_block = nn.Sequential(conv_bn(3, space.init_dim, 3, 2, affine=False),
-                                             OPS["mbconv_k3_t1"](space.init_dim, space.head_dim, 1, affine=False))
-        else:
-            self.input_block = nn.Sequential(nn.Conv2d(3, space.init_dim, 3, 2, 1, bias=False),
-                                             nn.BatchNorm2d(space.init_dim, affine=False), nn.ReLU(inplace=True))
+        self.input_block = _input_block(space)
         self.blocks = nn.ModuleList(RoutingBlock(space, k) for k in space.routing_blocks)
-        self.final_branches = nn.ModuleList(Conv1x1(space.chs[src], space.last_dim, affine=False)
+        self.final_branches = nn.ModuleList(Conv1x1(space.width(src), space.width(space.final), affine=False)
                                             for src in space.in_routes[space.final])
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(space.last_dim, space.num_classes)
+        self.classifier = nn.Linear(space.width(space.final), space.num_classes)
         he_fout_init(self)
-        set_bn(self, bn_momentum, bn_eps)
+        if space.net_type == "mbv2":
+            set_bn(self, bn_momentum, bn_eps)
+        else:  # the original's ResNet space never applies optim.bn_*: PyTorch's BN defaults
+            set_bn(self, 0.1, 1e-5)
 
         def init(*shape):
             return nn.Parameter(1e-3 * torch.randn(*shape))
@@ -92,16 +108,42 @@ class SuperNetwork(nn.Module):
         arch = {id(p) for p in self.arch_parameters()}
         return [p for p in self.parameters() if id(p) not in arch]
 
-    # -- sampling -----------------------------------------------------------------------------
-    def sample(self, mode: str, uniform: bool = False) -> None:
-        """Fix the ops that run in the next forward. ``weight``: ``weight_sample_num`` ops per mixed
-        op (uniform if ``uniform`` or policy is uniform); ``arch``: ``arch_sample_num`` ops from
-        softmax(alpha); ``eval``: every op."""
+    def route_probs(self) -> List[torch.Tensor]:
+        """softmax(betas / softmax_temp) per source block: the temperature acts on routes only."""
+        return [torch.softmax(b / self.softmax_temp, dim=-1) for b in self.betas]
+
+    # -- plans --------------------------------------------------------------------------------
+    def set_plan(self, mode: str, head_kept: torch.Tensor, stack_kept: Optional[torch.Tensor]) -> None:
+        """Fix the ops of the next forward. ``head_kept`` / ``stack_kept``: LongTensors
+        ``[rows, k]`` in the row order of ``torch.cat(list(head_alphas))`` /
+        ``torch.cat([a for a in stack_alphas if a.shape[0]])`` (``stack_kept`` None when the
+        space has no stack layers)."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
-        head = torch.cat(list(self.head_alphas))
-        stack = torch.cat([a for a in self.stack_alphas if a.shape[0]]) if any(
-            a.shape[0] for a in self.stack_alphas) else None
+        for name, kept, alphas in (("head_kept", head_kept, _rows(self.head_alphas)),
+                                   ("stack_kept", stack_kept, _rows(self.stack_alphas))):
+            if alphas is None:
+                if kept is not None and kept.numel():
+                    raise ValueError(f"{name}: the space has no such mixed ops")
+                continue
+            if kept is None or kept.dim() != 2 or kept.shape[0] != alphas.shape[0]:
+                raise ValueError(f"{name}: expected [{alphas.shape[0]}, k] indices, got "
+                                 f"{None if kept is None else tuple(kept.shape)}")
+            if kept.numel() and (int(kept.min()) < 0 or int(kept.max()) >= alphas.shape[1]):
+                raise ValueError(f"{name}: op index out of range 0..{alphas.shape[1] - 1}")
+        head_kept = head_kept.long().cpu()
+        stack_kept = stack_kept.long().cpu() if stack_kept is not None and _rows(self.stack_alphas) is not None \
+            else None
+        self._plan = {"mode": mode, "head": head_kept, "stack": stack_kept,
+                      "head_list": head_kept.tolist(), "stack_list": stack_kept.tolist() if stack_kept is not None else []}
+
+    def sample(self, mode: str, uniform: bool = False) -> None:
+        """Draw a plan and :meth:`set_plan` it. ``weight``: ``weight_sample_num`` ops per mixed op
+        (uniform if ``uniform`` or the policy is uniform); ``arch``: ``arch_sample_num`` ops from
+        softmax(alpha), without replacement, indices sorted ascending; ``eval``: every op."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        head, stack = _rows(self.head_alphas), _rows(self.stack_alphas)
         if mode == "eval":
             num_h, num_s, policy = head.shape[1], len(self.space.stack_ops), "prob"
         elif mode == "weight":
@@ -112,16 +154,14 @@ class SuperNetwork(nn.Module):
             policy = "prob"
         kept_h = sample_ops(head, num_h, policy, self.generator)
         kept_s = sample_ops(stack, num_s, policy, self.generator) if stack is not None else None
-        self._plan = {"mode": mode, "head": kept_h, "stack": kept_s,
-                      "head_list": kept_h.tolist(), "stack_list": kept_s.tolist() if kept_s is not None else []}
+        self.set_plan(mode, kept_h, kept_s)
 
-    def _op_weights(self, alphas: List[torch.Tensor], kept: torch.Tensor, mode: str):
+    def _op_weights(self, alphas, kept: Optional[torch.Tensor], mode: str):
         if kept is None:
             return None
         if mode == "weight" and kept.shape[1] == 1:
             return None  # single kept op: weight exactly 1, no arch graph needed
-        mat = torch.cat([a for a in alphas if a.shape[0]])
-        w = kept_weights(mat, kept, self.softmax_temp)
+        w = kept_weights(_rows(alphas), kept)
         return w.detach() if mode == "weight" else w
 
     # -- forward ------------------------------------------------------------------------------
@@ -130,9 +170,9 @@ class SuperNetwork(nn.Module):
             self.sample("eval")
         plan = self._plan
         mode = plan["mode"]
-        head_w = self._op_weights(list(self.head_alphas), plan["head"], mode)
-        stack_w = self._op_weights(list(self.stack_alphas), plan["stack"], mode)
-        route_w = [torch.softmax(b, dim=-1) for b in self.betas]
+        head_w = self._op_weights(self.head_alphas, plan["head"], mode)
+        stack_w = self._op_weights(self.stack_alphas, plan["stack"], mode)
+        route_w = self.route_probs()
         if mode == "weight":
             route_w = [w.detach() for w in route_w]
         outs = [self.input_block(x)]
@@ -149,9 +189,14 @@ class SuperNetwork(nn.Module):
                 s_row += 1
             outs.append(acc)
         final = self.space.final
+        # As the original: the final block weighs its branches by a softmax of the (already
+        # normalised) incoming route probabilities.
+        probs = torch.stack([route_w[src][self._route_pos[final][r]]
+                             for r, src in enumerate(self.space.in_routes[final])])
+        v = torch.softmax(probs, dim=0)
         acc = None
         for r, (src, branch) in enumerate(zip(self.space.in_routes[final], self.final_branches)):
-            y = route_w[src][self._route_pos[final][r]] * branch(outs[src])
+            y = v[r] * branch(outs[src])
             acc = y if acc is None else acc + y
         return self.classifier(self.pool(acc).flatten(1))
 
@@ -179,11 +224,33 @@ class SuperNetwork(nn.Module):
         return head, stack
 
     def expected_cost(self, cost_table, temperature: float = 1.0) -> torch.Tensor:
-        """Expected cost with every op weighted by softmax(alpha / temperature)."""
+        """All-ops expected cost: every op weighted by softmax(alpha / temperature), routes by
+        softmax(betas) (``optim.sub_obj.cost_mode: expected`` and evaluation logging)."""
         costs = self._cost_tensors(cost_table)
         head, stack = self.op_weight_matrices(temperature)
         route_w = [torch.softmax(b, dim=-1) for b in self.betas]
         return chained_cost(self.space, route_w, head, stack, costs)
+
+    def _kept_weight_matrices(self, alphas, kept: Optional[torch.Tensor]) -> List[torch.Tensor]:
+        """Per block (rows x candidates): softmax over each row's kept alphas, 0 for unkept ops."""
+        sizes = [a.shape[0] for a in alphas]
+        mat = _rows(alphas)
+        if mat is None:
+            return [a.new_zeros(a.shape) for a in alphas]
+        kept = kept.to(mat.device)
+        full = torch.zeros_like(mat).scatter(1, kept, kept_weights(mat, kept))
+        return list(torch.split(full, sizes))
+
+    def sampled_cost(self, cost_table) -> torch.Tensor:
+        """Chained cost of the current plan (the original's cost term of an arch step): each mixed
+        op costs sum over its kept ops of softmax(alpha_kept) * cost, routes weigh by
+        softmax(betas / softmax_temp); unkept ops contribute nothing and get no gradient."""
+        if self._plan is None:
+            raise RuntimeError("sampled_cost needs a plan: call sample() or set_plan() first")
+        costs = self._cost_tensors(cost_table)
+        head = self._kept_weight_matrices(self.head_alphas, self._plan["head"])
+        stack = self._kept_weight_matrices(self.stack_alphas, self._plan["stack"])
+        return chained_cost(self.space, self.route_probs(), head, stack, costs)
 
     def _cost_tensors(self, cost_table) -> CostTensors:
         if isinstance(cost_table, CostTensors):

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import List, Tuple
 
 from engine.errors import ConfigError
-from models.operations import OPS
+from models.operations import OPS, op_expansion
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,26 @@ class SearchSpace:
     @property
     def routing_blocks(self) -> range:
         return range(1, self.final)
+
+    @property
+    def expansion(self) -> int:
+        """Channel multiplier of the searched ops: 4 in a bottleneck ResNet space (the original
+        multiplies the widths entering the final block and ``last_dim`` by 4), else 1."""
+        return max(op_expansion(op) for op in self.head_ops + self.stack_ops)
+
+    def width(self, block: int) -> int:
+        """Real output channels of a block: block 0 (stem / input block) is ``chs[0]``, routing
+        blocks ``chs[b] * expansion``, the final block ``last_dim * expansion``."""
+        if block == 0:
+            return self.chs[0]
+        if block == self.final:
+            return self.last_dim * self.expansion
+        return self.chs[block] * self.expansion
+
+    def op_channels(self, op: str, src: int, dst: int) -> Tuple[int, int]:
+        """(in_ch, out_ch argument) of ``OPS[op]`` running from block ``src``'s output to block
+        ``dst``'s width (a bottleneck's argument is its planes, a quarter of its output)."""
+        return self.width(src), self.width(dst) // op_expansion(op)
 
     def fingerprint(self) -> str:
         """Hash of the figures a cost table depends on (not of training hyper-parameters)."""
@@ -145,6 +165,13 @@ def validate_search_config(cfg) -> SearchSpace:
             if op not in OPS:
                 raise ConfigError(f"config key 'search_params.{name}': unknown op {op!r} "
                                   f"(known: {', '.join(sorted(OPS))})")
+    expansions = {op_expansion(op) for op in list(sp.PRIMITIVES_head) + list(sp.PRIMITIVES_stack)
+                  if op != "skip_connect"}
+    if len(expansions) > 1:
+        raise ConfigError("config key 'search_params.PRIMITIVES_stack': bottle_neck cannot be mixed with ops of "
+                          "another output width (the original widens the whole space by 4 for bottle_neck)")
+    if 4 in expansions and cfg.net_type != "res":
+        raise ConfigError("config key 'search_params.PRIMITIVES_stack': bottle_neck needs net_type res")
     if "skip_connect" in sp.PRIMITIVES_head:
         raise ConfigError("config key 'search_params.PRIMITIVES_head': skip_connect cannot be a head op")
     if cfg.net_type not in ("mbv2", "res"):
@@ -156,6 +183,11 @@ def validate_search_config(cfg) -> SearchSpace:
             raise ConfigError(f"config key 'search_params.{name}': must be >= 1, got {sp[name]}")
     if cfg.optim.sub_obj.type not in ("latency", "flops"):
         raise ConfigError(f"config key 'optim.sub_obj.type': must be latency or flops, got {cfg.optim.sub_obj.type!r}")
+    if cfg.optim.sub_obj.cost_mode not in ("sampled", "expected"):
+        raise ConfigError(f"config key 'optim.sub_obj.cost_mode': must be sampled or expected, "
+                          f"got {cfg.optim.sub_obj.cost_mode!r}")
+    if sp.softmax_temp <= 0:
+        raise ConfigError(f"config key 'search_params.softmax_temp': must be > 0, got {sp.softmax_temp}")
     if cfg.optim.sub_obj.log_base <= 1:
         raise ConfigError(f"config key 'optim.sub_obj.log_base': must be > 1, got {cfg.optim.sub_obj.log_base}")
     width_key, width = (("optim.head_dim", cfg.optim.head_dim) if cfg.net_type == "mbv2"
