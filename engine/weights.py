@@ -1,4 +1,5 @@
-"""Loading weights into a derived network: weights_only, DDP prefixes, clear key/shape errors."""
+"""Loading weights into a derived network: weights_only, DDP prefixes, the original release's
+layout (see ``models.original_layout``), clear key/shape errors."""
 from __future__ import annotations
 
 from engine.checkpoint import load_file, strip_module_prefix
@@ -11,7 +12,17 @@ def read_state_dict(path: str) -> dict:
         state = state["model"]
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         raise InputError(f"{path}: not a state_dict of tensors")
-    return strip_module_prefix(state)
+    state = strip_module_prefix(state)
+    from models.original_layout import from_original_layout, is_original_layout
+    if is_original_layout(state):  # weights.pt of the original release: rename by structure
+        state = from_original_layout(state)
+    return state
+
+
+def _name(state: dict, key: str) -> str:
+    """A key as the file names it (original-layout files: the original name too)."""
+    original = getattr(state, "original_names", {}).get(key)
+    return f"{key} ({original} in the original layout)" if original else key
 
 
 def num_classes_of(state: dict, default: int = 1000) -> int:
@@ -33,10 +44,10 @@ def load_weights(model, path: str, state: dict = None) -> None:
         if missing:
             parts.append(f"missing keys: {show(missing)}")
         if unexpected:
-            parts.append(f"unexpected keys: {show(unexpected)}")
+            parts.append(f"unexpected keys: {show([_name(state, k) for k in unexpected])}")
         raise InputError(f"{path} does not match the net_config: " + "; ".join(parts))
     for k, v in own.items():
         if tuple(state[k].shape) != tuple(v.shape):
-            raise InputError(f"{path} does not match the net_config: layer {k} has shape "
+            raise InputError(f"{path} does not match the net_config: layer {_name(state, k)} has shape "
                              f"{tuple(state[k].shape)} in the file, {tuple(v.shape)} in the network")
     model.load_state_dict(state, strict=True)

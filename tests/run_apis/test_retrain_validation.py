@@ -177,6 +177,7 @@ def test_retrain_torchrun_two_processes_ddp(data_root, tmp_path):
     runs = os.listdir(tmp_path / "runs")
     assert len(runs) == 1
     run_dir = tmp_path / "runs" / runs[0]
-    assert "world size 2" in (run_dir / "log.txt").read_text()
+    log = (run_dir / "log.txt").read_text()
+    assert "world size 2" in log and "batch 4 per process (8 in total)" in log  # batch_size is the total
     model = build_model(load_net_config(str(run_dir)), num_classes=5)
     load_weights(model, str(run_dir / "weights.pt"))  # saved unwrapped: no module. prefix

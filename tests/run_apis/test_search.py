@@ -127,8 +127,19 @@ def test_torchrun_two_processes_gloo(data_root, tmp_path):
     runs = os.listdir(tmp_path)
     assert len(runs) == 1  # only rank 0 writes
     log = open(os.path.join(tmp_path, runs[0], "log.txt")).read()
-    assert "world size 2" in log
+    assert "world size 2" in log and "batch 4 per process (8 in total)" in log  # batch_size is the total
     assert "across 2 ranks: max difference 0" in log
+
+
+def test_arch_steps_read_the_held_out_split_with_eval_transforms(data_root, tmp_path):
+    run = SearchRun(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True))
+    try:
+        assert run.loader_a.dataset is run.loader_v.dataset  # held-out split, evaluation transforms
+        tf = repr(run.loader_a.dataset.transform)
+        assert "Random" not in tf and "CenterCrop" in tf
+        assert "Random" in repr(run.loader_w.dataset.transform)  # weight steps keep the augmentation
+    finally:
+        run.close()
 
 
 def test_amp_and_channels_last_step(data_root, tmp_path):
