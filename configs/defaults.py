@@ -75,6 +75,11 @@ SEARCH_DEFAULTS = {
             "log_base": 15.0,
             "sub_loss_factor": 0.15,
             "latency_list_path": "",
+            # this project: search for a cost target (in the table's units) instead of the log term
+            "target": 0.0,            # 0 = no target
+            "target_mode": "none",    # none (the paper's log term) | abs | hinge
+            "target_weight": 1.0,     # weight of the target term
+            "target_derive": "budget",  # budget: emit the best net within the target; argmax: the paper's derive
         },
         "if_resume": False,
         "resume": {"load_path": "", "load_epoch": 0},

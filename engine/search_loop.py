@@ -50,6 +50,18 @@ def load_cost_for_search(cfg, space):
     return table.with_skip_reg(space) if sub.skip_reg else table
 
 
+def check_target(cfg, space, table) -> float:
+    """``optim.sub_obj.target`` (0 = none), checked against the cheapest architecture."""
+    target = cfg.optim.sub_obj.target
+    if target > 0:
+        from search_space.budget import cost_range
+        cheapest, dearest = cost_range(space, table)
+        if target < cheapest:
+            raise ConfigError(f"config key 'optim.sub_obj.target': {target:g} {table.units} is below the cheapest "
+                              f"architecture of the space ({cheapest:.4g} {table.units}; dearest {dearest:.4g})")
+    return target
+
+
 def describe_table(table) -> str:
     """One line naming a cost table: file, units, device, batch, input size."""
     m = table.meta
@@ -92,6 +104,10 @@ class SearchRun:
         # Everything a user can get wrong is checked before any module is built or data is read.
         self.cost_table = load_cost_for_search(cfg, self.space)
         self.batch_size = per_process_batch(cfg.data.batch_size, self.info)
+        self.target = check_target(cfg, self.space, self.cost_table)
+        if opts.measure_latency:
+            from search_space.latency import table_device
+            table_device(self.cost_table)  # a FLOPs table or a missing device fails before the run
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("search_train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("search_val",), cfg.data.val_data_type)
@@ -174,7 +190,7 @@ class SearchRun:
         self.scaler.update()
 
     def arch_pass(self, epoch: int) -> dict:
-        from search_space.chained_cost import cost_loss
+        from search_space.chained_cost import cost_loss, target_loss
         net, cfg = self.net, self.cfg
         sub = cfg.optim.sub_obj
         _set_requires_grad(net.weight_parameters(), False)
@@ -187,7 +203,12 @@ class SearchRun:
             ce = torch.nn.functional.cross_entropy(logits.float(), y)
             cost = (net.sampled_cost(self.cost_table) if sub.cost_mode == "sampled"
                     else net.expected_cost(self.cost_table))
-            loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor) if cfg.optim.if_sub_obj else ce
+            if not cfg.optim.if_sub_obj:
+                loss = ce
+            elif sub.target_mode != "none":
+                loss = ce + target_loss(cost, sub.target, sub.target_mode, sub.target_weight)
+            else:
+                loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor)
             check_finite(loss, "architecture", epoch, step)
             self._optimizer_step(loss, self.arch_opt, net.arch_parameters())
             net.rescale_after_arch_step(snapshot)
@@ -228,6 +249,25 @@ class SearchRun:
         return evaluate(self.net, loader, self.device, self.opts.amp, batch_stats=True)
 
     # -- outputs -------------------------------------------------------------------------------
+    def derive_epoch(self):
+        """The epoch's net_config and its description. With a target and ``target_derive:
+        budget``, the best architecture within the target (exact, see search_space.budget);
+        the paper's argmax derive is described next to it."""
+        from search_space import derive
+        argmax = derive(self.net)
+        sub = self.cfg.optim.sub_obj
+        if self.target <= 0:
+            return argmax, self.describe(argmax)
+        from search_space.budget import ArchProbs, best_within, pareto_fronts
+        fronts = pareto_fronts(self.space, self.cost_table, ArchProbs.from_supernet(self.net))
+        within = best_within(fronts, self.target)[0].net_config
+        chosen = within if sub.target_derive == "budget" else argmax
+        info = self.describe(chosen)
+        info.update(target=self.target, derive=sub.target_derive,
+                    argmax_table_cost=info["table_cost"] if chosen is argmax else self.describe(argmax)["table_cost"],
+                    budget_table_cost=info["table_cost"] if chosen is within else self.describe(within)["table_cost"])
+        return chosen, info
+
     def describe(self, net_config) -> dict:
         from models import build_model, count_macs, count_params
         from search_space.derive import lut_cost
@@ -280,7 +320,6 @@ class SearchRun:
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self):
-        from search_space import derive
         cfg, sp = self.cfg, self.cfg.search_params
         epochs = cfg.train_params.epochs
         self.log.info(f"search in {self.run_dir}: {epochs} epochs, {self.steps_w} weight / {self.steps_a} arch steps "
@@ -294,8 +333,7 @@ class SearchRun:
             arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
             weight = self.weight_pass(epoch)
             val = self.validate() if epoch >= sp.val_start_epoch else None
-            net_config = derive(self.net)
-            info = self.describe(net_config)
+            net_config, info = self.derive_epoch()
             self.write_outputs(epoch, net_config, info, val)
             with torch.no_grad():
                 exp_cost = self.net.expected_cost(self.cost_table).item()
@@ -306,7 +344,8 @@ class SearchRun:
                    + (f" | arch loss {arch['loss']:.3f} cost {arch['cost']:.3f}" if arch else "")
                    + (f" | val top1 {val['top1']:.1f}% top5 {val['top5']:.1f}%" if val else "")
                    + f" | expected {exp_cost:.3f} {info['cost_units']}, derived {info['macs_m']:.1f}M MACs "
-                     f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}")
+                     f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}"
+                   + (f" (target {self.target:g}; argmax derive {info['argmax_table_cost']:.3f})" if self.target else ""))
             self.log.info(msg)
             self.tb.scalar("weight/loss", weight["loss"], epoch)
             self.tb.scalar("weight/top1", weight["top1"], epoch)
@@ -320,12 +359,17 @@ class SearchRun:
             self.tb.scalar("cost/expected", exp_cost, epoch)
             self.tb.scalar("derived/macs_m", info["macs_m"], epoch)
             self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
+            if self.target:
+                self.tb.scalar("derived/target", self.target, epoch)
+                self.tb.scalar("derived/argmax_table_cost", info["argmax_table_cost"], epoch)
             self.log_arch(epoch)
             self.ckpt.save(self._state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
                 break
         self.verify_replicas()
+        if self.opts.measure_latency and self.info.is_main and self.history:
+            self.measure_final()
         skipped = skipped_images(self.loader_w, self.loader_a, self.loader_v)
         if skipped:
             self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
@@ -337,6 +381,17 @@ class SearchRun:
                 plot_history(self.history, os.path.join(self.run_dir, "search.png"), self.cost_table.units)
         self.log.info(f"done: net_config in {os.path.join(self.run_dir, 'net_config')}")
         return self.run_dir
+
+    def measure_final(self):
+        """Time the last derived network on the table's device; log it next to the table estimate."""
+        from models import load_net_config
+        from search_space.latency import measure_on_table_device
+        info = self.history[-1]["derived"]
+        m = measure_on_table_device(load_net_config(self.run_dir), self.cost_table, self.space.num_classes)
+        info.update(m)
+        atomic_write_json(os.path.join(self.run_dir, "derived.json"), dict(info, epoch=self.history[-1]["epoch"]))
+        self.log.info(f"derived network measured on {m['measured_on']} (batch {m['measured_batch']}, "
+                      f"{m['measured_input_size']} px): {m['measured_ms']:.3f} ms, table {info['table_cost']:.3f} ms")
 
     def verify_replicas(self):
         """Multi-process runs: check every rank ended with rank 0's architecture parameters."""

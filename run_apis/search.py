@@ -6,8 +6,12 @@
     torchrun --nproc_per_node 8 -m run_apis.search --config ... --data_path ...
 
 Outputs in a time-stamped folder under --save: log.txt, tb/ (TensorBoard), net_config (last
-epoch; usable by run_apis.retrain --load_path), topk/<rank>/net_config, arch_params.json,
-arch.png, checkpoint.pt, config.yaml, history.json.
+epoch; usable by run_apis.retrain --load_path), derived.json (its MACs, params, table cost,
+target), topk/<rank>/net_config, arch_params.json, arch.png, routes.png, search.png,
+checkpoint.pt, config.yaml, history.json.
+
+Searching for a cost target (table units): --opts optim.sub_obj.target_mode=abs optim.sub_obj.target=12
+(see README "Budget-aware search"); python -m run_apis.derive then derives for any other budget.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ def build_parser():
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--stop_after_epochs", type=int, default=0, metavar="N",
                    help="stop after N epochs in this invocation (e.g. a time-limited job); continue with --resume")
+    p.add_argument("--measure_latency", action="store_true",
+                   help="time the final derived network on the latency table's device (same statistic as "
+                        "profile --measure) and log it next to the table estimate (also in derived.json)")
     return p
 
 
@@ -40,7 +47,8 @@ def main(argv=None):
         config = os.path.join(find_resume_dir(args.resume, args.save, "search"), "config.yaml")
     cfg = load_config(config or DEMO_CONFIG, args.opts, kind="search")
     run_dir = run_search(cfg, RunOptions(args.data_path, args.save, args.resume, args.device, args.amp,
-                                         args.channels_last, args.quiet, args.stop_after_epochs))
+                                         args.channels_last, args.quiet, args.stop_after_epochs,
+                                         args.measure_latency))
     print(run_dir)
 
 

@@ -65,3 +65,20 @@ def chained_cost(space: SearchSpace, route_w: Sequence[torch.Tensor], head_w: Se
 def cost_loss(cost: torch.Tensor, log_base: float, factor: float) -> torch.Tensor:
     """The paper's cost term: factor * log(cost) / log(log_base)."""
     return factor * torch.log(cost) / torch.log(torch.tensor(float(log_base)))
+
+
+TARGET_MODES = ("none", "abs", "hinge")
+
+
+def target_loss(cost: torch.Tensor, target: float, mode: str, weight: float) -> torch.Tensor:
+    """Target-seeking cost term (``optim.sub_obj.target_mode``):
+
+    * ``abs``:   weight * |cost / target - 1|       (TF-NAS style: pulls the cost to the target)
+    * ``hinge``: weight * max(0, cost / target - 1)  (only penalises a cost above the target)
+    """
+    ratio = cost / target
+    if mode == "abs":
+        return weight * (ratio - 1).abs()
+    if mode == "hinge":
+        return weight * torch.relu(ratio - 1)
+    raise ValueError(f"target mode must be one of {TARGET_MODES[1:]}, got {mode!r}")

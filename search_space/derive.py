@@ -47,18 +47,27 @@ def net_config_from_choices(space: SearchSpace, path: Sequence[int], head_choice
 
 
 @torch.no_grad()
-def derive(supernet) -> NetConfig:
-    """Best path by betas, argmax head op per chosen route, argmax stack op per layer
+def derive_from_params(space: SearchSpace, betas, head_alphas, stack_alphas) -> NetConfig:
+    """The paper's derive from architecture parameters (tensors or nested lists): Viterbi best
+    path by softmax(betas), argmax head op per chosen route, argmax stack op per layer
     (skip_connect dropped)."""
-    space = supernet.space
-    probs = [torch.softmax(b.detach().float(), -1).tolist() for b in supernet.betas]
+    def t(x):
+        return x.detach().float().cpu() if isinstance(x, torch.Tensor) else torch.tensor(x, dtype=torch.float32)
+    probs = [torch.softmax(t(b), -1).tolist() for b in betas]
     path = derive_path(space, probs)
     head_choice, stack_choice = {}, {}
     for src, dst in zip(path[:-2], path[1:-1]):
         r = space.in_routes[dst].index(src)
-        head_choice[dst] = space.head_ops[int(supernet.head_alphas[dst - 1][r].argmax())]
-        stack_choice[dst] = [space.stack_ops[int(i)] for i in supernet.stack_alphas[dst - 1].argmax(-1)]
+        head_choice[dst] = space.head_ops[int(t(head_alphas[dst - 1])[r].argmax())]
+        stack = t(stack_alphas[dst - 1]).reshape(space.num_layers[dst], len(space.stack_ops))
+        stack_choice[dst] = [space.stack_ops[int(i)] for i in stack.argmax(-1)]
     return net_config_from_choices(space, path, head_choice, stack_choice)
+
+
+def derive(supernet) -> NetConfig:
+    """The paper's derive of a super network (see :func:`derive_from_params`)."""
+    return derive_from_params(supernet.space, list(supernet.betas), list(supernet.head_alphas),
+                              list(supernet.stack_alphas))
 
 
 def map_to_space(space: SearchSpace, net_config: NetConfig) -> Tuple[List[int], List[Tuple[str, Tuple[str, ...]]]]:

@@ -32,6 +32,45 @@ def estimate_net_latency(config_path: str, table_path: str, net_config, override
     return out
 
 
+def table_device(table: CostTable) -> torch.device:
+    """The device a latency table was measured on (``meta.device_type``; legacy GPU tables: cuda).
+    Raises InputError for FLOPs tables or a device this machine lacks."""
+    from engine.errors import InputError
+    if table.units != "ms":
+        raise InputError(f"--measure_latency needs a latency table (ms); the cost table is in {table.units}")
+    kind = table.meta.get("device_type")
+    if kind is None:
+        name = str(table.meta.get("device", "")).lower()
+        kind = "cuda" if any(w in name for w in ("nvidia", "gpu", "cuda", "titan")) else "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--measure_latency: the table was measured on {table.meta.get('device', 'a GPU')} (cuda) "
+                         "but no CUDA device is available here")
+    return torch.device(kind)
+
+
+def measure_on_table_device(net_config, table: CostTable, num_classes: int) -> dict:
+    """Time a derived network end to end as the table was measured (device, batch, input size,
+    threads; eval, no grad) with the tables' statistic (smallest of 3 medians)."""
+    from engine.timing import time_module_robust
+    from models import build_model
+    device = table_device(table)
+    batch = int(table.meta.get("batch_size") or 1)
+    size = int(table.meta.get("input_size") or 224)
+    threads = table.meta.get("threads")
+    old = torch.get_num_threads()
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(int(threads))
+    try:
+        model = build_model(net_config, num_classes=num_classes).to(device).eval()
+        x = torch.randn(batch, 3, size, size, device=device)
+        with torch.no_grad():
+            ms = time_module_robust(model, x).median_ms
+    finally:
+        torch.set_num_threads(old)
+    return {"measured_ms": ms, "measured_on": str(table.meta.get("device", device.type)),
+            "measured_batch": batch, "measured_input_size": size}
+
+
 def apply_calibration(table: CostTable, raw: float) -> float:
     cal = table.meta.get("calibration")
     return raw if not cal else cal["slope"] * raw + cal["intercept"]

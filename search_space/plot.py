@@ -63,3 +63,28 @@ def plot_history(history: Sequence[dict], path: str, cost_units: str = "") -> st
     a2.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax=None, picks=()) -> str:
+    """Cost vs log score of the Pareto-optimal architectures of a searched space: ``points`` =
+    (cost, log score); ``argmax`` = (cost, log score) of the paper's derive; ``picks`` =
+    (budget, cost, log score) of budget derives."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    xs, ys = zip(*points) if points else ((), ())
+    ax.step(xs, ys, where="post", color="#5d6d7e", lw=1, label=f"Pareto front ({len(points)} architectures)")
+    ax.scatter(xs, ys, s=6, color="#5d6d7e")
+    for i, (budget, cost, score) in enumerate(picks):
+        ax.axvline(budget, color="#f5b041", ls="--", lw=0.8, label="budget" if i == 0 else None)
+        ax.scatter([cost], [score], s=40, color="#e67e22", zorder=3, label="best within budget" if i == 0 else None)
+    if argmax is not None:
+        ax.scatter([argmax[0]], [argmax[1]], s=110, marker="*", color="#c0392b", zorder=4,
+                   label="unconstrained derive (paper)")
+    ax.set_xlabel(f"table cost ({units})")
+    ax.set_ylabel("log score (route × op probabilities)")
+    ax.set_title("one search, many budgets", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -186,6 +186,21 @@ def validate_search_config(cfg) -> SearchSpace:
     if cfg.optim.sub_obj.cost_mode not in ("sampled", "expected"):
         raise ConfigError(f"config key 'optim.sub_obj.cost_mode': must be sampled or expected, "
                           f"got {cfg.optim.sub_obj.cost_mode!r}")
+    sub = cfg.optim.sub_obj
+    from search_space.chained_cost import TARGET_MODES
+    if sub.target_mode not in TARGET_MODES:
+        raise ConfigError(f"config key 'optim.sub_obj.target_mode': must be one of {', '.join(TARGET_MODES)}, "
+                          f"got {sub.target_mode!r}")
+    if sub.target < 0:
+        raise ConfigError(f"config key 'optim.sub_obj.target': must be >= 0, got {sub.target}")
+    if sub.target_mode != "none" and sub.target <= 0:
+        raise ConfigError(f"config key 'optim.sub_obj.target': target_mode {sub.target_mode} needs a target > 0 "
+                          "(in the cost table's units)")
+    if sub.target_weight < 0:
+        raise ConfigError(f"config key 'optim.sub_obj.target_weight': must be >= 0, got {sub.target_weight}")
+    if sub.target_derive not in ("budget", "argmax"):
+        raise ConfigError(f"config key 'optim.sub_obj.target_derive': must be budget or argmax, "
+                          f"got {sub.target_derive!r}")
     if sp.softmax_temp <= 0:
         raise ConfigError(f"config key 'search_params.softmax_temp': must be > 0, got {sp.softmax_temp}")
     if cfg.optim.sub_obj.log_base <= 1:

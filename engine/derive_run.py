@@ -1,0 +1,160 @@
+"""Derive from a finished or checkpointed search run: read its config and architecture
+parameters, derive (paper rule, or exactly within budgets), write net_configs and pictures."""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from engine.errors import InputError
+from engine.io import atomic_write_json, atomic_write_text
+
+
+@dataclass
+class SearchResult:
+    run_dir: str
+    cfg: object
+    space: object
+    betas: list
+    head_alphas: list
+    stack_alphas: list
+    epoch: Optional[int]
+
+
+def _from_checkpoint(path: str):
+    from engine.checkpoint import load_file
+    model = load_file(path).get("model", {})
+    groups = {"betas": {}, "head_alphas": {}, "stack_alphas": {}}
+    for key, value in model.items():
+        m = re.fullmatch(r"(betas|head_alphas|stack_alphas)\.(\d+)", key)
+        if m:
+            groups[m.group(1)][int(m.group(2))] = value.tolist()
+    if not groups["betas"]:
+        raise InputError(f"{path}: no architecture parameters in the checkpoint")
+    return [[g[i] for i in sorted(g)] for g in groups.values()]
+
+
+def load_search_result(run_dir: str) -> SearchResult:
+    """A search run folder: ``config.yaml`` + ``arch_params.json`` (or ``checkpoint.pt``)."""
+    from configs import load_config
+    from search_space import space_from_config
+    from search_space.budget import ArchProbs
+    if not os.path.isdir(run_dir):
+        raise InputError(f"--load_path {run_dir}: not a folder")
+    config = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(config):
+        raise InputError(f"--load_path {run_dir}: no config.yaml (not a search run folder)")
+    cfg = load_config(config, kind="search")
+    space = space_from_config(cfg)
+    params = os.path.join(run_dir, "arch_params.json")
+    ckpt = os.path.join(run_dir, "checkpoint.pt")
+    epoch = None
+    if os.path.isfile(params):
+        try:
+            with open(params, encoding="utf-8") as f:
+                data = json.load(f)
+            betas, heads, stacks, epoch = data["betas"], data["head_alphas"], data["stack_alphas"], data.get("epoch")
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{params}: not an architecture-parameter file ({type(e).__name__}: {e})") from None
+    elif os.path.isfile(ckpt):
+        betas, heads, stacks = _from_checkpoint(ckpt)
+    else:
+        raise InputError(f"--load_path {run_dir}: no arch_params.json or checkpoint.pt (no architecture parameters)")
+    try:
+        ArchProbs.from_params(betas, heads, stacks).check_fits(space)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"--load_path {run_dir}: {e}") from None
+    return SearchResult(run_dir, cfg, space, betas, heads, stacks, epoch)
+
+
+def load_table(result: SearchResult, table_path: Optional[str]):
+    from search_space.cost_table import load_cost_table
+    if table_path:
+        return load_cost_table(table_path, result.space)
+    from engine.search_loop import load_cost_for_search
+    return load_cost_for_search(result.cfg, result.space)
+
+
+def describe(net_config, result: SearchResult, table) -> dict:
+    from models import build_model, count_macs, count_params
+    from search_space.derive import lut_cost
+    model = build_model(net_config, num_classes=result.space.num_classes)
+    return {"macs_m": count_macs(model, result.cfg.data.input_size) / 1e6, "params_m": count_params(model) / 1e6,
+            "table_cost": lut_cost(result.space, table, net_config), "cost_units": table.units}
+
+
+def write_derived(folder: str, net_config, info: dict) -> None:
+    from models.plot import plot_net_config
+    atomic_write_text(os.path.join(folder, "net_config"), net_config.to_text())
+    atomic_write_json(os.path.join(folder, "derived.json"), info)
+    plot_net_config(net_config, os.path.join(folder, "arch.png"),
+                    f"{info['macs_m']:.1f}M MACs, {info['table_cost']:.3f} {info['cost_units']}"
+                    + (f" (budget {info['budget']:g})" if info.get("budget") is not None else ""))
+
+
+def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str] = None,
+               max_cost: Optional[float] = None, budgets: Sequence[float] = (), topk: int = 1,
+               measure_latency: bool = False) -> List[dict]:
+    """Everything is checked before anything is written. Returns one record per written net."""
+    from search_space import derive_from_params
+    from search_space.budget import ArchProbs, arch_log_score, best_within, pareto_fronts
+    if topk < 1:
+        raise InputError(f"--topk must be >= 1, got {topk}")
+    if max_cost is not None and max_cost <= 0:
+        raise InputError(f"--max_cost must be > 0, got {max_cost:g}")
+    result = load_search_result(run_dir)
+    table = load_table(result, table_path)
+    if measure_latency:
+        from search_space.latency import table_device
+        table_device(table)
+    out = out or os.path.join(run_dir, "derive")
+    probs = ArchProbs.from_params(result.betas, result.head_alphas, result.stack_alphas)
+    argmax = derive_from_params(result.space, result.betas, result.head_alphas, result.stack_alphas)
+    argmax_point = (describe(argmax, result, table)["table_cost"], arch_log_score(result.space, probs, argmax))
+    jobs = []  # (folder, budget, [choices])
+    if max_cost is not None or budgets:
+        fronts = pareto_fronts(result.space, table, probs, k=topk)
+        for budget in ([max_cost] if max_cost is not None else []) + list(budgets):
+            folder = out if max_cost is not None and budget == max_cost and not budgets else \
+                os.path.join(out, f"budget_{budget:g}")
+            jobs.append((folder, budget, best_within(fronts, budget, topk)))  # raises when infeasible
+    else:
+        fronts = None
+        jobs.append((out, None, None))
+    records = []
+    for folder, budget, choices in jobs:
+        nets = [(argmax, argmax_point[1])] if choices is None else [(c.net_config, c.log_score) for c in choices]
+        for rank, (net_config, score) in enumerate(nets, start=1):
+            info = dict(describe(net_config, result, table), log_score=score, budget=budget,
+                        derive="paper (Viterbi + argmax)" if budget is None else "best within budget (exact)",
+                        epoch=result.epoch, table=table.meta.get("path") or table.meta.get("source"))
+            if measure_latency:
+                from search_space.latency import measure_on_table_device
+                info.update(measure_on_table_device(net_config, table, result.space.num_classes))
+            target = folder if rank == 1 else os.path.join(folder, "topk", str(rank))
+            write_derived(target, net_config, info)
+            records.append(dict(info, folder=target, rank=rank))
+    if budgets:
+        from search_space.budget import front_points
+        from search_space.plot import plot_pareto
+        points = front_points(fronts) if topk == 1 else _front_of(front_points(fronts))
+        picks = [(r["budget"], r["table_cost"], r["log_score"]) for r in records if r["rank"] == 1]
+        atomic_write_json(os.path.join(out, "pareto.json"), {
+            "units": table.units, "front": [{"cost": c, "log_score": s} for c, s in points],
+            "unconstrained": {"cost": argmax_point[0], "log_score": argmax_point[1], "net_config": argmax.to_text()},
+            "budgets": [{"budget": r["budget"], "cost": r["table_cost"], "log_score": r["log_score"],
+                         "folder": r["folder"]} for r in records if r["rank"] == 1]})
+        plot_pareto(points, os.path.join(out, "pareto.png"), table.units, argmax_point, picks)
+    return records
+
+
+def _front_of(points):
+    """Non-dominated subset of (cost, score) points (a top-k front holds dominated ones too)."""
+    best, out = float("-inf"), []
+    for c, s in sorted(points, key=lambda p: (p[0], -p[1])):
+        if s > best:
+            out.append((c, s))
+            best = s
+    return out

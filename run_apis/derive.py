@@ -1,0 +1,62 @@
+r"""Derive a net_config from a search run: the paper's rule, or exactly the best architecture
+within a cost budget, or one per budget from a single search.
+
+    python -m run_apis.derive --load_path runs/search-X                   # paper derive (same as the search wrote)
+    python -m run_apis.derive --load_path runs/search-X --max_cost 12     # best within 12 (table units)
+    python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16
+    python -m run_apis.derive --load_path runs/search-X --max_cost 12 --topk 3 --measure_latency
+
+The score of an architecture is the product of its route probabilities and of its chosen ops'
+probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
+front over the block DAG, no cost discretisation (README "Budget-aware search").
+
+Writes under --out (default RUN/derive): net_config, arch.png, derived.json (table cost, MACs,
+params, log score); --topk K: topk/<rank>/...; --budgets: budget_<X>/..., pareto.json, pareto.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from engine.cli import main_guard
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m run_apis.derive", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--load_path", required=True, metavar="RUN",
+                   help="search run folder (config.yaml + arch_params.json or checkpoint.pt)")
+    p.add_argument("--max_cost", type=float, default=None, metavar="X",
+                   help="budget in the table's units (ms or MMACs): best architecture with table cost <= X")
+    p.add_argument("--budgets", default=None, metavar="X1,X2,...",
+                   help="several budgets: one net_config each, plus pareto.json and pareto.png")
+    p.add_argument("--table", default=None, metavar="FILE",
+                   help="cost table to derive for (default: the run's table, or FLOPs for a FLOPs search)")
+    p.add_argument("--topk", type=int, default=1, metavar="K", help="the K best architectures per budget")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/derive)")
+    p.add_argument("--measure_latency", action="store_true",
+                   help="also time each derived network on the table's device (same statistic as profile --measure)")
+    p.add_argument("--json", action="store_true", help="print one JSON list of the written networks")
+    return p
+
+
+@main_guard
+def main(argv=None):
+    from engine.derive_run import derive_run
+    from search_space.budget import parse_budgets
+    args = build_parser().parse_args(argv)
+    budgets = parse_budgets(args.budgets) if args.budgets else ()
+    records = derive_run(args.load_path, args.out, args.table, args.max_cost, budgets, args.topk,
+                         args.measure_latency)
+    if args.json:
+        print(json.dumps(records))
+        return
+    for r in records:
+        what = "paper derive" if r["budget"] is None else f"budget {r['budget']:g}"
+        measured = f", measured {r['measured_ms']:.3f} ms" if "measured_ms" in r else ""
+        print(f"{what} #{r['rank']}: table cost {r['table_cost']:.4f} {r['cost_units']}{measured}, "
+              f"{r['macs_m']:.1f}M MACs, log score {r['log_score']:.3f} -> {r['folder']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""run_apis.derive on a real (tiny) search run, and target-seeking search."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import load_config
+from dataset.demo import generate
+from engine.search_loop import RunOptions, run_search
+from models import load_net_config
+from run_apis.derive import main as derive_main
+from search_space import flops_table, lut_cost, space_from_config
+from search_space.budget import cost_range
+from tests.run_apis.test_search import SEARCH_OPTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=4,
+                    quiet=True)
+    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    run_dir = run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
+    return data, cfg, run_dir
+
+
+def _space_table(cfg):
+    space = space_from_config(cfg)
+    return space, flops_table(space, cfg.data.input_size)
+
+
+def test_plain_derive_reproduces_the_search(search_run, tmp_path):
+    _, _, run_dir = search_run
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "d")])
+    assert load_net_config(str(tmp_path / "d")) == load_net_config(run_dir)
+    for name in ("net_config", "arch.png", "derived.json"):
+        assert os.path.getsize(tmp_path / "d" / name) > 0
+
+
+def test_budgets_pareto_and_topk(search_run, tmp_path, capsys):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    budgets = [lo + f * (hi - lo) for f in (0.3, 0.5, 0.7)]
+    out = tmp_path / "b"
+    derive_main(["--load_path", run_dir, "--out", str(out), "--budgets", ",".join(f"{b:.4f}" for b in budgets),
+                 "--json"])
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 3
+    for r, b in zip(records, budgets):
+        nc = load_net_config(r["folder"])
+        assert r["table_cost"] == pytest.approx(lut_cost(space, table, nc)) and r["table_cost"] <= b + 1e-3
+    pareto = json.load(open(out / "pareto.json"))
+    assert pareto["front"] and len(pareto["budgets"]) == 3
+    assert os.path.getsize(out / "pareto.png") > 10000
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "k"), "--max_cost", f"{budgets[1]:.4f}",
+                 "--topk", "3", "--json"])
+    records = json.loads(capsys.readouterr().out)
+    assert [r["rank"] for r in records] == [1, 2, 3]
+    assert records[0]["log_score"] >= records[1]["log_score"] >= records[2]["log_score"]
+    assert os.path.isfile(tmp_path / "k" / "topk" / "3" / "net_config")
+
+
+def test_measure_latency_on_the_tables_device(search_run, tmp_path, capsys):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    table.meta.update(units="ms", device="this CPU", device_type="cpu", threads=1, batch_size=1)  # a stand-in ms table
+    table.save(str(tmp_path / "ms.json"))
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "m"), "--table", str(tmp_path / "ms.json"),
+                 "--measure_latency", "--json"])
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["measured_ms"] > 0 and record["measured_batch"] == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--max_cost", "0.001"], "below the cheapest architecture of the space"),
+    (["--budgets", "1,x"], "--budgets"),
+    (["--table", "latency_tables/demo_cpu_b1_32.json"], "another search space"),
+    (["--measure_latency"], "needs a latency table"),
+])
+def test_bad_input_one_line_nothing_written(search_run, tmp_path, args, message):
+    _, _, run_dir = search_run
+    out = tmp_path / "never"
+    r = subprocess.run([sys.executable, "-m", "run_apis.derive", "--load_path", run_dir, "--out", str(out), *args],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.count("\n") == 1 and message in r.stderr
+    assert not out.exists()
+
+
+def test_run_folder_without_arch_params(tmp_path):
+    (tmp_path / "config.yaml").write_text(open(os.path.join(ROOT, "configs", "demo_search.yaml")).read())
+    r = subprocess.run([sys.executable, "-m", "run_apis.derive", "--load_path", str(tmp_path)], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no arch_params.json or checkpoint.pt" in r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["config.yaml"]
+
+
+def test_target_search_logs_and_derives_within_target(search_run, tmp_path):
+    data, cfg, _ = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    target = lo + 0.5 * (hi - lo)
+    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
+                      SEARCH_OPTS + ["optim.sub_obj.target_mode=abs", f"optim.sub_obj.target={target}"])
+    run_dir = run_search(cfg, RunOptions(data, str(tmp_path), device="cpu", quiet=True))
+    info = json.load(open(os.path.join(run_dir, "derived.json")))
+    assert info["target"] == pytest.approx(target) and info["table_cost"] <= target + 1e-6
+    assert "argmax_table_cost" in info
+    assert f"target {target:g}" in open(os.path.join(run_dir, "log.txt")).read()
+
+
+@pytest.mark.parametrize("opts,message", [
+    (["optim.sub_obj.target=-1"], "optim.sub_obj.target"),
+    (["optim.sub_obj.target_mode=abs"], "needs a target"),
+    (["optim.sub_obj.target_mode=abs", "optim.sub_obj.target=0.0001"], "below the cheapest"),
+    ([], "needs a latency table"),  # --measure_latency with a FLOPs search
+])
+def test_bad_target_is_a_one_line_error(search_run, tmp_path, opts, message):
+    data, _, _ = search_run
+    extra = ["--measure_latency"] if not opts else []
+    r = subprocess.run([sys.executable, "-m", "run_apis.search", "--data_path", data, "--save", str(tmp_path),
+                        "--device", "cpu", *extra, "--opts", *SEARCH_OPTS, *opts], cwd=ROOT, capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+    assert os.listdir(tmp_path) == []
