@@ -42,8 +42,11 @@ _OPTIM_COMMON = {
     },
 }
 
+_LOG = {"interval": 50}  # this project: progress lines / step scalars every N steps (and >= every 60 s)
+
 SEARCH_DEFAULTS = {
     "net_type": "mbv2",
+    "log": copy.deepcopy(_LOG),
     "train_params": {"epochs": 150, "use_seed": True, "seed": 2, "topk_archs": 5},
     "search_params": {
         "arch_update_epoch": 50,
@@ -89,6 +92,7 @@ SEARCH_DEFAULTS = {
 
 TRAIN_DEFAULTS = {
     "net_type": "mbv2",
+    "log": copy.deepcopy(_LOG),
     "train_params": {"epochs": 240, "use_seed": True, "seed": 2, "warmup_epochs": 0,
                      "grad_clip": 0.0, "label_smoothing": 0.1, "dropout": 0.0},
     "optim": dict(copy.deepcopy(_OPTIM_COMMON), **{

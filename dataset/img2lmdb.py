@@ -20,7 +20,7 @@ from engine.cli import main_guard  # noqa: E402
 
 @main_guard
 def main(argv=None):
-    from tqdm import tqdm
+    from engine.logging_utils import progress
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--image_path", required=True, help="dataset root the list's paths are relative to")
     p.add_argument("--list_path", required=True)
@@ -32,8 +32,7 @@ def main(argv=None):
     entries = read_list(a.list_path, a.image_path, check_files=not a.skip_corrupt)
     out = os.path.join(a.output_path, a.split)
     stats = pack_lmdb(a.image_path, entries, out, a.split, a.image_size, a.skip_corrupt,
-                      progress=lambda it: tqdm(it, desc=f"packing {a.split}", unit="img",
-                                               disable=not sys.stderr.isatty()))
+                      progress=lambda it: progress(it, f"packing {a.split}", total=len(entries), interval=1000))
     for msg in stats["skipped"]:
         print(f"warning: skipped {msg}", file=sys.stderr)
     print(f"{out}: {stats['count']} records ({stats['written']} written now, {len(stats['skipped'])} skipped)")

@@ -26,13 +26,14 @@ def list_classes(split_dir: str) -> List[str]:
 
 
 def list_images(root: str, split: str, classes: Optional[Sequence[str]] = None,
-                class_to_label: Optional[Dict[str, int]] = None) -> List[Entry]:
-    """Entries of ``root/split/<class>/*`` for the given classes (all by default)."""
+                class_to_label: Optional[Dict[str, int]] = None, progress=None) -> List[Entry]:
+    """Entries of ``root/split/<class>/*`` for the given classes (all by default). ``progress``:
+    optional wrapper of the class iteration (see engine.logging_utils.progress)."""
     split_dir = os.path.join(root, split)
     classes = list(classes) if classes is not None else list_classes(split_dir)
     class_to_label = class_to_label or {c: i for i, c in enumerate(classes)}
     entries = []
-    for c in classes:
+    for c in (progress(classes) if progress else classes):
         folder = os.path.join(split_dir, c)
         if not os.path.isdir(folder):
             raise DataError(f"{folder}: class folder missing")
@@ -68,7 +69,7 @@ def read_list(path: str, root: Optional[str] = None, check_files: bool = False) 
 
 
 def search_split(root: str, num_classes: int = 100, val_ratio: float = 0.2, seed: Optional[int] = None,
-                 split: str = "train") -> Tuple[List[Entry], List[Entry]]:
+                 split: str = "train", progress=None) -> Tuple[List[Entry], List[Entry]]:
     """The search subset: ``num_classes`` classes of ``root/split`` (first by sorted name, or a
     seeded random choice when ``seed`` is given), each class split into weight/arch parts."""
     classes = list_classes(os.path.join(root, split))
@@ -81,7 +82,7 @@ def search_split(root: str, num_classes: int = 100, val_ratio: float = 0.2, seed
     mapping = {c: i for i, c in enumerate(chosen)}
     rng = random.Random(0 if seed is None else seed)
     train, val = [], []
-    for c in chosen:
+    for c in (progress(chosen) if progress else chosen):
         entries = list_images(root, split, [c], mapping)
         rng.shuffle(entries)
         n_val = max(1, round(len(entries) * val_ratio)) if len(entries) > 1 else 0

@@ -11,6 +11,7 @@ if __package__ in (None, ""):  # also runnable as a script
 
 from dataset.lists import list_classes, list_images, write_list  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
+from engine.logging_utils import progress  # noqa: E402
 
 
 @main_guard
@@ -25,7 +26,8 @@ def main(argv=None):
         if split == "val" and not os.path.isdir(os.path.join(a.image_path, "val")):
             print("no val/ folder: only train.txt written")
             continue
-        entries = list_images(a.image_path, split, classes, mapping)
+        entries = list_images(a.image_path, split, classes, mapping,
+                              progress=lambda it, s=split: progress(it, f"listing {s}", unit="class", interval=100))
         out = os.path.join(a.output_path, f"{split}.txt")
         write_list(out, entries)
         print(f"{out}: {len(entries)} images, {len(classes)} classes")

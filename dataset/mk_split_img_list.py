@@ -15,18 +15,21 @@ if __package__ in (None, ""):
 
 from dataset.lists import search_split, write_list  # noqa: E402
 from engine.cli import main_guard  # noqa: E402
+from engine.logging_utils import progress  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--image_path", required=True)
-    p.add_argument("--output_path", required=True)
-    p.add_argument("--num_classes", type=int, default=100)
-    p.add_argument("--val_ratio", type=float, default=0.2)
+    p.add_argument("--image_path", required=True, help="dataset root with train/<class>/ folders")
+    p.add_argument("--output_path", required=True, help="folder for search_train.txt and search_val.txt")
+    p.add_argument("--num_classes", type=int, default=100, help="classes in the search subset (paper: 100)")
+    p.add_argument("--val_ratio", type=float, default=0.2,
+                   help="share of each class's images held out for architecture updates (paper: 0.2)")
     p.add_argument("--seed", type=int, default=None, help="choose classes at random with this seed")
     a = p.parse_args(argv)
-    train, val = search_split(a.image_path, a.num_classes, a.val_ratio, a.seed)
+    train, val = search_split(a.image_path, a.num_classes, a.val_ratio, a.seed,
+                              progress=lambda it: progress(it, "listing search classes", unit="class", interval=20))
     for name, entries in (("search_train", train), ("search_val", val)):
         out = os.path.join(a.output_path, f"{name}.txt")
         write_list(out, entries)

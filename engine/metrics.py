@@ -54,16 +54,19 @@ class frozen_batch_stats:
 
 
 @torch.no_grad()
-def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, batch_stats: bool = False) -> dict:
+def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, batch_stats: bool = False,
+             wrap=None) -> dict:
     """Loss, top-1 and top-5 (%) over a loader of normalised batches. ``batch_stats``: normalise
-    with batch statistics (see :class:`frozen_batch_stats`) instead of running statistics."""
+    with batch statistics (see :class:`frozen_batch_stats`) instead of running statistics.
+    ``wrap(loader)``: e.g. a progress reporter around the batches."""
     import contextlib
     from engine.device import autocast
     was_training = model.training
     model.train(batch_stats)
     meter = Meter()
     with frozen_batch_stats(model) if batch_stats else contextlib.nullcontext():
-        for step, (x, y) in enumerate(loader):
+        batches = wrap(loader) if wrap is not None else loader
+        for step, (x, y) in enumerate(batches):
             if max_steps and step >= max_steps:
                 break
             with autocast(device, amp):
@@ -71,6 +74,8 @@ def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, batch
             loss = torch.nn.functional.cross_entropy(logits.float(), y, reduction="sum")
             c1, c5 = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item(), top1=c1, top5=c5)
+            if hasattr(batches, "set_postfix"):
+                batches.set_postfix(loss=meter.avg("loss"), top1=100 * meter.avg("top1"))
     meter = meter.reduce(device)
     model.train(was_training)
     return {"loss": meter.avg("loss"), "top1": 100 * meter.avg("top1"), "top5": 100 * meter.avg("top5"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from typing import Optional
 
 import torch
@@ -27,7 +28,7 @@ from engine.distributed import (DistInfo, average_gradients, cleanup, device_for
                                 per_process_batch)
 from engine.errors import ConfigError, InputError
 from engine.io import atomic_write_json, atomic_write_text
-from engine.logging_utils import progress
+from engine.logging_utils import flat_hparams, progress
 from engine.run_setup import RunOptions, check_finite, open_run  # noqa: F401 (RunOptions re-exported)
 from dataset.loader import skipped_images
 from engine.metrics import Meter, evaluate, topk_correct
@@ -149,6 +150,7 @@ class SearchRun:
         dtype_fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype_fp16)
         self.start_epoch, self.topk, self.history = 0, [], []
+        self.clock = None  # RunClock of run(): the run's ETA in progress lines
         state = self.ckpt.load() if resume_dir else None
         if state is not None:
             self._restore(state)
@@ -172,14 +174,24 @@ class SearchRun:
         self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
 
     # -- passes --------------------------------------------------------------------------------
+    def _progress(self, iterable, desc, steps):
+        return progress(iterable, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet,
+                        interval=self.cfg.log.interval, emit=self.log.info, clock=self.clock)
+
     def _batches(self, loader, steps, desc):
+        import itertools
         from dataset.loader import DevicePrefetcher
         it = DevicePrefetcher(loader, self.device, self.opts.channels_last)
-        bar = progress(it, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet)
+        bar = self._progress(itertools.islice(it, steps), desc, steps)
+        self.bar = bar
         for step, batch in enumerate(bar):
-            if step >= steps:
-                break
             yield step, batch, bar
+
+    def _step_scalars(self, phase: str, epoch: int, step: int, steps: int, **values):
+        """TensorBoard scalars every log.interval steps (x axis: global step of the phase)."""
+        if step % self.cfg.log.interval == 0:
+            for k, v in values.items():
+                self.tb.scalar(f"step/{phase}_{k}", v, epoch * steps + step)
 
     def _optimizer_step(self, loss, optimizer, params):
         """Backward, average gradients over ranks, step (through the AMP scaler when fp16)."""
@@ -215,10 +227,13 @@ class SearchRun:
             c1, _ = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], ce=ce.item() * x.shape[0], top1=c1,
                          cost=cost.item() * x.shape[0])
-            bar.set_postfix(loss=f"{loss.item():.3f}", cost=f"{cost.item():.2f}")
+            bar.set_postfix(loss=loss.item(), top1=100 * meter.avg("top1"), cost=cost.item())
+            self._step_scalars("arch", epoch, step, self.steps_a, loss=loss.item(), top1=100 * c1 / x.shape[0],
+                               cost=cost.item())
         _set_requires_grad(net.weight_parameters(), True)
         m = meter.reduce(self.device)
-        return {"loss": m.avg("loss"), "ce": m.avg("ce"), "top1": 100 * m.avg("top1"), "cost": m.avg("cost")}
+        return {"loss": m.avg("loss"), "ce": m.avg("ce"), "top1": 100 * m.avg("top1"), "cost": m.avg("cost"),
+                "images_per_s": bar.throughput() * self.info.world_size, "time_s": bar.elapsed()}
 
     def weight_pass(self, epoch: int) -> dict:
         net = self.net
@@ -236,17 +251,21 @@ class SearchRun:
             self.scheduler.step()
             c1, c5 = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], top1=c1, top5=c5)
-            bar.set_postfix(loss=f"{loss.item():.3f}", top1=f"{100 * meter.avg('top1'):.1f}")
+            lr = self.weight_opt.param_groups[0]["lr"]
+            bar.set_postfix(loss=loss.item(), top1=100 * meter.avg("top1"), lr=lr)
+            self._step_scalars("weight", epoch, step, self.steps_w, loss=loss.item(), top1=100 * c1 / x.shape[0], lr=lr)
         _set_requires_grad(arch, True)
         m = meter.reduce(self.device)
         return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
-                "lr": self.weight_opt.param_groups[0]["lr"]}
+                "lr": self.weight_opt.param_groups[0]["lr"],
+                "images_per_s": bar.throughput() * self.info.world_size, "time_s": bar.elapsed()}
 
     def validate(self) -> dict:
         from dataset.loader import DevicePrefetcher
         loader = DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last)
         self.net.sample("eval")  # every op, a fixed plan: once for the whole split
-        return evaluate(self.net, loader, self.device, self.opts.amp, batch_stats=True)
+        return evaluate(self.net, loader, self.device, self.opts.amp, batch_stats=True,
+                        wrap=lambda it: self._progress(it, "validation", len(self.loader_v)))
 
     # -- outputs -------------------------------------------------------------------------------
     def derive_epoch(self):
@@ -302,21 +321,27 @@ class SearchRun:
             atomic_write_json(os.path.join(rd, "topk", "summary.json"),
                               [{k: v for k, v in e.items() if k != "net_config"} for e in self.topk])
 
-    def log_arch(self, epoch: int):
+    def log_arch(self, epoch: int, net_config):
+        """TensorBoard: per-block route and op probabilities as images, the derived net_config as
+        text, and the mean op probabilities as scalars."""
+        if self.tb.writer is None:
+            return
+        from search_space.plot import op_probs_figure, routes_figure
+        from search_space.derive import derive_path
         with torch.no_grad():
-            head = torch.cat([torch.softmax(a.detach().float(), -1) for a in self.net.head_alphas]).mean(0)
-            stacks = [torch.softmax(a.detach().float(), -1) for a in self.net.stack_alphas if a.shape[0]]
-            for i, op in enumerate(self.space.head_ops):
-                self.tb.scalar(f"arch/head_op/{op}", head[i].item(), epoch)
-            if stacks:
-                stack = torch.cat(stacks).mean(0)
-                for i, op in enumerate(self.space.stack_ops):
-                    self.tb.scalar(f"arch/stack_op/{op}", stack[i].item(), epoch)
-            for b, beta in enumerate(self.net.betas):
-                probs = torch.softmax(beta.detach().float(), -1)
-                self.tb.scalars(f"arch/routes_from_block_{b}",
-                                {f"to_{dst}": probs[i].item() for i, dst in enumerate(self.space.out_routes[b])},
-                                epoch)
+            routes = [torch.softmax(b.detach().float().cpu(), -1).tolist() for b in self.net.betas]
+            head = [torch.softmax(a.detach().float().cpu(), -1) for a in self.net.head_alphas]
+            stack = [torch.softmax(a.detach().float().cpu(), -1) for a in self.net.stack_alphas]
+        self.tb.figure("arch/routes", routes_figure(self.space, routes, derive_path(self.space, routes)), epoch)
+        self.tb.figure("arch/op_probabilities", op_probs_figure(self.space, head, stack), epoch)
+        self.tb.text("derived/net_config", "    " + net_config.to_text().replace("\n", "\n    "), epoch)
+        mean_head = torch.cat(head).mean(0)
+        for i, op in enumerate(self.space.head_ops):
+            self.tb.scalar(f"arch_mean/head_{op}", mean_head[i].item(), epoch)
+        if any(a.shape[0] for a in stack):
+            mean_stack = torch.cat([a for a in stack if a.shape[0]]).mean(0)
+            for i, op in enumerate(self.space.stack_ops):
+                self.tb.scalar(f"arch_mean/stack_{op}", mean_stack[i].item(), epoch)
 
     # -- main loop -----------------------------------------------------------------------------
     def run(self):
@@ -327,7 +352,12 @@ class SearchRun:
                       f"{self.batch_size} per process ({self.batch_size * self.info.world_size} in total)")
         self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
                       f"({'on' if cfg.optim.if_sub_obj else 'off'})")
+        from engine.logging_utils import RunClock, format_duration
+        self.clock = RunClock(sum(self.steps_w + (self.steps_a if e >= sp.arch_update_epoch else 0)
+                                  + (len(self.loader_v) if e >= sp.val_start_epoch else 0)
+                                  for e in range(self.start_epoch, epochs)))
         for epoch in range(self.start_epoch, epochs):
+            epoch_start = time.monotonic()
             for loader in (self.loader_w, self.loader_a):
                 loader.sampler.set_epoch(epoch)
             arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
@@ -337,19 +367,23 @@ class SearchRun:
             self.write_outputs(epoch, net_config, info, val)
             with torch.no_grad():
                 exp_cost = self.net.expected_cost(self.cost_table).item()
+            epoch_time = time.monotonic() - epoch_start
             rec = {"epoch": epoch, "weight": weight, "arch": arch, "val": val, "derived": info,
-                   "expected_cost": exp_cost}
+                   "expected_cost": exp_cost, "epoch_time_s": epoch_time}
             self.history.append(rec)
             msg = (f"epoch {epoch}: weights loss {weight['loss']:.3f} top1 {weight['top1']:.1f}% lr {weight['lr']:.4g}"
                    + (f" | arch loss {arch['loss']:.3f} cost {arch['cost']:.3f}" if arch else "")
                    + (f" | val top1 {val['top1']:.1f}% top5 {val['top5']:.1f}%" if val else "")
                    + f" | expected {exp_cost:.3f} {info['cost_units']}, derived {info['macs_m']:.1f}M MACs "
                      f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}"
-                   + (f" (target {self.target:g}; argmax derive {info['argmax_table_cost']:.3f})" if self.target else ""))
+                   + (f" (target {self.target:g}; argmax derive {info['argmax_table_cost']:.3f})" if self.target else "")
+                   + f" | {format_duration(epoch_time)}")
             self.log.info(msg)
             self.tb.scalar("weight/loss", weight["loss"], epoch)
             self.tb.scalar("weight/top1", weight["top1"], epoch)
             self.tb.scalar("weight/lr", weight["lr"], epoch)
+            self.tb.scalar("time/epoch_s", epoch_time, epoch)
+            self.tb.scalar("time/weight_images_per_s", weight["images_per_s"], epoch)
             if arch:
                 for k, v in arch.items():
                     self.tb.scalar(f"arch/{k}", v, epoch)
@@ -362,7 +396,7 @@ class SearchRun:
             if self.target:
                 self.tb.scalar("derived/target", self.target, epoch)
                 self.tb.scalar("derived/argmax_table_cost", info["argmax_table_cost"], epoch)
-            self.log_arch(epoch)
+            self.log_arch(epoch, net_config)
             self.ckpt.save(self._state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
@@ -373,6 +407,13 @@ class SearchRun:
         skipped = skipped_images(self.loader_w, self.loader_a, self.loader_v)
         if skipped:
             self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
+        if self.history:
+            last = self.history[-1]
+            final = {"final/derived_table_cost": last["derived"]["table_cost"],
+                     "final/derived_macs_m": last["derived"]["macs_m"], "final/expected_cost": last["expected_cost"]}
+            if last["val"]:
+                final["final/val_top1"] = last["val"]["top1"]
+            self.tb.hparams(flat_hparams(cfg), final)
         self.tb.close()
         if self.info.is_main:
             from search_space.plot import plot_history

@@ -1,8 +1,10 @@
 """Retraining a derived network from scratch (the paper's ImageNet recipe by default)."""
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import time
 from typing import Optional
 
 import torch
@@ -13,7 +15,7 @@ from engine.device import autocast
 from engine.distributed import cleanup, device_for, init_distributed, per_process_batch
 from engine.errors import InputError
 from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from engine.logging_utils import progress
+from engine.logging_utils import RunClock, flat_hparams, format_duration, progress
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
 from engine.run_setup import RunOptions, check_finite, open_run
@@ -65,6 +67,7 @@ class TrainRun:
         fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.start_epoch, self.best, self.history = 0, {"top1": -1.0, "epoch": -1}, []
+        self.clock = None  # RunClock of run(): the run's ETA in progress lines
         state = self.ckpt.load() if resume_dir else None
         if state is not None:
             self.model.load_state_dict(state["model"])
@@ -82,10 +85,8 @@ class TrainRun:
         meter = Meter()
         clip = self.cfg.train_params.grad_clip
         it = DevicePrefetcher(self.loader_t, self.device, self.opts.channels_last)
-        bar = progress(it, f"epoch {epoch}", total=self.steps, enabled=self.info.is_main and not self.opts.quiet)
+        bar = self._progress(itertools.islice(it, self.steps), f"epoch {epoch} train", self.steps)
         for step, (x, y) in enumerate(bar):
-            if step >= self.steps:
-                break
             with autocast(self.device, self.opts.amp):
                 logits = self.net(x)
             loss = self.criterion(logits.float(), y)
@@ -100,10 +101,21 @@ class TrainRun:
             self.scheduler.step()
             c1, c5 = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], top1=c1, top5=c5)
-            bar.set_postfix(loss=f"{loss.item():.3f}", top1=f"{100 * meter.avg('top1'):.1f}")
+            lr = self.optimizer.param_groups[0]["lr"]
+            bar.set_postfix(loss=loss.item(), top1=100 * meter.avg("top1"), lr=lr)
+            if step % self.cfg.log.interval == 0:
+                gstep = epoch * self.steps + step
+                self.tb.scalar("step/train_loss", loss.item(), gstep)
+                self.tb.scalar("step/train_top1", 100 * c1 / x.shape[0], gstep)
+                self.tb.scalar("step/lr", lr, gstep)
         m = meter.reduce(self.device)
         return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
-                "lr": self.optimizer.param_groups[0]["lr"]}
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "images_per_s": bar.throughput() * self.info.world_size, "time_s": bar.elapsed()}
+
+    def _progress(self, iterable, desc, steps):
+        return progress(iterable, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet,
+                        interval=self.cfg.log.interval, emit=self.log.info, clock=self.clock)
 
     def run(self) -> str:
         from dataset.loader import DevicePrefetcher
@@ -111,19 +123,26 @@ class TrainRun:
         self.log.info(f"retrain in {self.run_dir}: {epochs} epochs x {self.steps} steps, device {self.device}, "
                       f"world size {self.info.world_size}, batch {self.batch_size} per process "
                       f"({self.batch_size * self.info.world_size} in total)")
+        self.clock = RunClock((epochs - self.start_epoch) * (self.steps + len(self.loader_v)))
         for epoch in range(self.start_epoch, epochs):
+            epoch_start = time.monotonic()
             self.loader_t.sampler.set_epoch(epoch)
             train = self.train_epoch(epoch)
             val = evaluate(self.model, DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last),
-                           self.device, self.opts.amp)
+                           self.device, self.opts.amp,
+                           wrap=lambda it: self._progress(it, f"epoch {epoch} validation", len(self.loader_v)))
+            epoch_time = time.monotonic() - epoch_start
             if val["top1"] > self.best["top1"]:
                 self.best = {"top1": val["top1"], "top5": val["top5"], "epoch": epoch}
                 if self.info.is_main:
                     atomic_torch_save(self.model.state_dict(), os.path.join(self.run_dir, "weights.pt"))
-            self.history.append({"epoch": epoch, "train": train, "val": val})
+            self.history.append({"epoch": epoch, "train": train, "val": val, "epoch_time_s": epoch_time})
             self.log.info(f"epoch {epoch}: train loss {train['loss']:.3f} top1 {train['top1']:.1f}% "
-                          f"lr {train['lr']:.4g} | val loss {val['loss']:.3f} top1 {val['top1']:.2f}% "
-                          f"top5 {val['top5']:.2f}% | best {self.best['top1']:.2f}% (epoch {self.best['epoch']})")
+                          f"lr {train['lr']:.4g} {train['images_per_s']:.1f} img/s | val loss {val['loss']:.3f} "
+                          f"top1 {val['top1']:.2f}% top5 {val['top5']:.2f}% | best {self.best['top1']:.2f}% "
+                          f"(epoch {self.best['epoch']}) | {format_duration(epoch_time)}")
+            self.tb.scalar("time/epoch_s", epoch_time, epoch)
+            self.tb.scalar("time/train_images_per_s", train["images_per_s"], epoch)
             for k in ("loss", "top1"):
                 self.tb.scalar(f"train/{k}", train[k], epoch)
             self.tb.scalar("train/lr", train["lr"], epoch)
@@ -137,6 +156,10 @@ class TrainRun:
                 break
         if self.info.is_main:
             atomic_write_json(os.path.join(self.run_dir, "results.json"), {"best": self.best, "history": self.history})
+            atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
+        if self.history:
+            self.tb.hparams(flat_hparams(self.cfg), {"final/best_val_top1": self.best["top1"],
+                                                 "final/last_val_top1": self.history[-1]["val"]["top1"]})
         skipped = skipped_images(self.loader_t, self.loader_v)
         if skipped:
             self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
@@ -172,4 +195,6 @@ def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], de
     check_data_root(root, ("val",), cfg.data.val_data_type)
     loader = build_loader(build_dataset(root, "val", cfg, train=False), cfg.data.batch_size, False,
                           cfg.data.num_workers, device)
-    return evaluate(model.to(device), DevicePrefetcher(loader, device), device, amp)
+    return evaluate(model.to(device), DevicePrefetcher(loader, device), device, amp,
+                    wrap=lambda it: progress(it, "validation", total=len(loader), enabled=not quiet,
+                                             interval=cfg.log.interval))

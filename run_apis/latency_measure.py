@@ -76,7 +76,7 @@ def main(argv=None):
         if device.type == "cpu" and table.meta.get("threads") and table.meta["threads"] != threads:
             print(f"note: the table was measured with {table.meta['threads']} threads, validating with {threads}")
         report = validate_table(space, table, args.validate, device, input_size, batch, args.seed,
-                                progress=lambda it: progress(it, "architectures"), passes=args.passes)
+                                progress=lambda it: progress(it, "architectures", unit="net", interval=10), passes=args.passes)
         raw, calib = report["raw"], report["calibrated"]
         print(f"{args.validate} random architectures, {device.type}, batch {batch}, {input_size}px, "
               f"{threads if device.type == 'cpu' else ''} threads, {args.passes} passes")
@@ -107,7 +107,7 @@ def main(argv=None):
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
     table = measure_table(space, input_size, batch, device, threads if device.type == "cpu" else 0, partial,
-                          progress=lambda it: progress(it, "measuring ops"), passes=args.passes)
+                          progress=lambda it: progress(it, "measuring ops", unit="op", interval=50), passes=args.passes)
     table.meta["config"] = os.path.basename(args.config)
     table.save(args.out)
     if os.path.exists(partial):

@@ -18,6 +18,10 @@ def _save(fig, path: str) -> str:
 def plot_routes(space, route_probs: Sequence[Sequence[float]], derived_path: List[int], path: str) -> str:
     """Heatmap: row = source block, column = target block, colour = softmax(betas); the derived
     (Viterbi) path is outlined."""
+    return _save(routes_figure(space, route_probs, derived_path), path)
+
+
+def routes_figure(space, route_probs: Sequence[Sequence[float]], derived_path: List[int]):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -40,7 +44,40 @@ def plot_routes(space, route_probs: Sequence[Sequence[float]], derived_path: Lis
     ax.set_title("route probabilities softmax(β); red: derived path", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def op_probs_figure(space, head_probs, stack_probs):
+    """Op probabilities per mixed op, not averaged: one row per head (block, incoming route) and
+    per stack layer (block, layer), one column per candidate op."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    names = list(dict.fromkeys(list(space.head_ops) + list(space.stack_ops)))  # columns: every op once
+    rows, labels = [], []
+
+    def row(ops, probs):
+        out = [np.nan] * len(names)
+        for op, p in zip(ops, probs):
+            out[names.index(op)] = float(p)
+        return out
+    for k in space.routing_blocks:
+        for r, src in enumerate(space.in_routes[k]):
+            rows.append(row(space.head_ops, head_probs[k - 1][r]))
+            labels.append(f"b{k} head from {src}")
+        for l in range(space.num_layers[k]):
+            rows.append(row(space.stack_ops, stack_probs[k - 1][l]))
+            labels.append(f"b{k} layer {l}")
+    grid = np.asarray(rows, dtype=float)
+    fig, ax = plt.subplots(figsize=(0.9 * len(names) + 3, 0.16 * len(rows) + 1.5), dpi=100)
+    im = ax.imshow(grid, cmap="magma", vmin=0, vmax=1, aspect="auto")
+    ax.set_xticks(range(len(names)), [n.replace("mbconv_", "") for n in names], rotation=45, fontsize=7)
+    ax.set_yticks(range(len(rows)), labels, fontsize=5)
+    ax.set_title("op probabilities softmax(α) per mixed op (blank: not a candidate there)", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
 
 
 def plot_history(history: Sequence[dict], path: str, cost_units: str = "") -> str:

@@ -42,7 +42,18 @@ def test_search_outputs(data_root, tmp_path):
     for name in ("net_config", "arch_params.json", "arch.png", "checkpoint.pt", "config.yaml", "log.txt",
                  "history.json", "routes.png", "search.png", "topk/1/net_config", "topk/2/net_config", "topk/summary.json"):
         assert os.path.exists(os.path.join(run_dir, name)), name
-    assert os.listdir(os.path.join(run_dir, "tb"))
+    tb = os.path.join(run_dir, "tb")
+    assert os.listdir(tb) and all(os.path.isfile(os.path.join(tb, f)) for f in os.listdir(tb))  # one run, no side folders
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    events = EventAccumulator(tb, size_guidance={"images": 0, "tensors": 0, "scalars": 0}).Reload()
+    tags = events.Tags()
+    assert {"arch/routes", "arch/op_probabilities"} <= set(tags["images"])
+    for tag in ("arch/routes", "arch/op_probabilities"):
+        assert all(len(e.encoded_image_string) > 2000 for e in events.Images(tag))  # non-empty pictures
+    assert {"step/weight_loss", "step/arch_cost", "time/epoch_s", "final/derived_table_cost"} <= set(tags["scalars"])
+    assert any(t.startswith("derived/net_config") for t in tags["tensors"])
+    history = json.load(open(os.path.join(run_dir, "history.json")))
+    assert all(h["epoch_time_s"] > 0 and h["weight"]["images_per_s"] > 0 for h in history)
     net_config = load_net_config(run_dir)
     assert build_model(net_config, num_classes=5)(torch.randn(1, 3, 32, 32)).shape == (1, 5)
     # the logged table cost equals the cost of the emitted net_config under the same table
@@ -128,6 +139,8 @@ def test_torchrun_two_processes_gloo(data_root, tmp_path):
     assert len(runs) == 1  # only rank 0 writes
     log = open(os.path.join(tmp_path, runs[0], "log.txt")).read()
     assert "world size 2" in log and "batch 4 per process (8 in total)" in log  # batch_size is the total
+    # output redirected (no terminal): periodic progress lines with throughput and ETAs
+    assert "epoch 0 weights 3/3 (100%)" in log and "img/s, data wait" in log and "ETA phase" in log
     assert "across 2 ranks: max difference 0" in log
 
 

@@ -1,0 +1,140 @@
+r"""Does a target-seeking search hit its target? Three demo searches with targets at 30%, 50% and
+70% of the way from the cheapest to the most expensive architecture of the demo space (demo CPU
+latency table), then budget derives of one search checked against brute-force enumeration.
+
+    python -m tools.benchmark_target [--fractions 0.3,0.5,0.7] [--mode abs] [--weight 1.0]
+                                     [--save runs/benchmark_target] [--opts KEY=VALUE ...]
+
+Prints a markdown table: target, the emitted net's table cost (best within the target) and the
+paper derive's table cost, each with its error relative to the target; then, for the middle
+search, each budget derive's cost and score next to the best score found by enumerating every
+architecture of the space.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import math
+import os
+
+from engine.cli import main_guard
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def brute_force_best(space, table, probs, budgets):
+    """Best log score with cost <= each budget, over every distinct derived network (numpy
+    broadcasting per path; no pruning, independent of search_space.budget)."""
+    import numpy as np
+    table = table.check_fits(space)
+    nonskip = [o for o, n in enumerate(space.stack_ops) if n != "skip_connect"]
+    skip = space.stack_ops.index("skip_connect") if "skip_connect" in space.stack_ops else None
+    final_cost = space.net_type == "mbv2"
+
+    def options(src, k):  # (costs, log scores) of every head x canonical stack of block k entered from src
+        r = space.in_routes[k].index(src)
+        route = math.log(probs.routes[src][space.route_index(src, k)])
+        layers = space.num_layers[k]
+        stacks = []
+        for m in range(layers + 1):
+            if m < layers and skip is None:
+                continue
+            for ops in itertools.product(nonskip, repeat=m):
+                full = list(ops) + [skip] * (layers - m)
+                stacks.append((sum(table.stack[k - 1][l][o] for l, o in enumerate(full)),
+                               sum(math.log(probs.stack[k - 1][l][o]) for l, o in enumerate(full))))
+        c, s = [], []
+        for o in range(len(space.head_ops)):
+            for sc, ss in stacks:
+                c.append(table.head[k - 1][r][o] + sc)
+                s.append(route + math.log(probs.head[k - 1][r][o]) + ss)
+        return np.asarray(c), np.asarray(s)
+
+    def paths(b):
+        if b == space.final:
+            yield [b]
+            return
+        for dst in space.out_routes[b]:
+            for rest in paths(dst):
+                yield [b] + rest
+    best = [-math.inf] * len(budgets)
+    count = 0
+    for path in paths(0):
+        cost, score = np.asarray([table.input + table.classifier]), np.zeros(1)
+        for src, k in zip(path[:-2], path[1:-1]):
+            c, s = options(src, k)
+            cost = (cost[:, None] + c[None, :]).ravel()
+            score = (score[:, None] + s[None, :]).ravel()
+        last = path[-2]
+        cost = cost + (table.final[space.in_routes[space.final].index(last)] if final_cost else 0.0)
+        score = score + math.log(probs.routes[last][space.route_index(last, space.final)])
+        count += len(cost)
+        for i, b in enumerate(budgets):
+            ok = cost <= b + 1e-9
+            if ok.any():
+                best[i] = max(best[i], float(score[ok].max()))
+    return best, count
+
+
+@main_guard
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.benchmark_target", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--fractions", default="0.3,0.5,0.7", help="targets as fractions of (cheapest .. dearest)")
+    p.add_argument("--mode", default="abs", help="optim.sub_obj.target_mode (abs | hinge)")
+    p.add_argument("--weight", type=float, default=1.0, help="optim.sub_obj.target_weight")
+    p.add_argument("--derive", default="budget", help="optim.sub_obj.target_derive (budget | argmax)")
+    p.add_argument("--save", default=os.path.join("runs", "benchmark_target"))
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="extra overrides of demo_search.yaml")
+    args = p.parse_args(argv)
+    from configs import load_config
+    from engine.derive_run import derive_run, load_search_result, load_table
+    from engine.search_loop import RunOptions, load_cost_for_search, run_search
+    from search_space import space_from_config
+    from search_space.budget import ArchProbs, cost_range
+    base = os.path.join(ROOT, "configs", "demo_search.yaml")
+    cfg = load_config(base, args.opts, kind="search")
+    space = space_from_config(cfg)
+    table = load_cost_for_search(cfg, space)
+    lo, hi = cost_range(space, table)
+    fractions = [float(f) for f in args.fractions.split(",")]
+    targets = [lo + f * (hi - lo) for f in fractions]
+    print(f"demo space: cheapest {lo:.4f} {table.units}, dearest {hi:.4f}; targets "
+          + ", ".join(f"{t:.4f}" for t in targets))
+    rows, runs = [], []
+    for f, target in zip(fractions, targets):
+        opts = list(args.opts) + [f"optim.sub_obj.target_mode={args.mode}", f"optim.sub_obj.target={target}",
+                                  f"optim.sub_obj.target_weight={args.weight}",
+                                  f"optim.sub_obj.target_derive={args.derive}"]
+        run_dir = run_search(load_config(base, opts, kind="search"),
+                             RunOptions(None, args.save, device="cpu", quiet=True))
+        runs.append(run_dir)
+        with open(os.path.join(run_dir, "derived.json")) as fh:
+            info = json.load(fh)
+        with open(os.path.join(run_dir, "history.json")) as fh:
+            expected = json.load(fh)[-1]["expected_cost"]
+        rows.append((f, target, info["table_cost"], info["argmax_table_cost"], expected, run_dir))
+    print("\n| target (fraction) | emitted net (best within target) | error | paper derive | error | "
+          "expected cost (all ops) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for f, t, emitted, argmax, expected, _ in rows:
+        print(f"| {t:.4f} ({f:.0%}) | {emitted:.4f} | {100 * (emitted / t - 1):+.1f}% | {argmax:.4f} | "
+              f"{100 * (argmax / t - 1):+.1f}% | {expected:.4f} |")
+    ordered = all(a[2] < b[2] for a, b in zip(rows, rows[1:]))
+    print(f"\nemitted costs increase with the target: {ordered}")
+    middle = runs[len(runs) // 2]
+    records = derive_run(middle, os.path.join(middle, "derive_benchmark"), budgets=targets)
+    result = load_search_result(middle)
+    probs = ArchProbs.from_params(result.betas, result.head_alphas, result.stack_alphas)
+    best, count = brute_force_best(space, load_table(result, None), probs, targets)
+    print(f"\nbudget derives of {middle} vs brute force over {count} architectures:")
+    print("| budget | derived cost | within | log score | best brute-force log score |")
+    print("| --- | --- | --- | --- | --- |")
+    for r, b in zip(records, best):
+        print(f"| {r['budget']:.4f} | {r['table_cost']:.4f} | {r['table_cost'] <= r['budget'] + 1e-9} | "
+              f"{r['log_score']:.6f} | {b:.6f} |")
+
+
+if __name__ == "__main__":
+    main()
