@@ -1,13 +1,28 @@
 from setuptools import find_packages, setup
 
+COMMANDS = {
+    "densenas-search": "run_apis.search:main",
+    "densenas-retrain": "run_apis.retrain:main",
+    "densenas-validate": "run_apis.validation:main",
+    "densenas-profile": "run_apis.profile:main",
+    "densenas-derive": "run_apis.derive:main",
+    "densenas-latency": "run_apis.latency_measure:main",
+    "densenas-export": "run_apis.export:main",
+    "densenas-convert-weights": "tools.convert_weights:main",
+}
+
 setup(
     name="densenas",
-    version="0.1.0",
+    version="0.2.0",
     description="DenseNAS: densely connected search space for neural architecture search (CVPR 2020), rebuilt",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["configs", "dataset", "engine", "models", "search_space", "run_apis", "tools"]),
-    package_data={"configs": ["*.yaml"]},
+    packages=find_packages(include=["configs", "dataset", "engine", "models", "search_space", "run_apis", "tools",
+                                    "latency_tables"]),
+    py_modules=["hubconf"],
+    # Configs and latency tables are package data: found next to the installed modules.
+    package_data={"configs": ["*.yaml"], "latency_tables": ["*.json"]},
+    entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
     install_requires=["torch>=2.4", "torchvision", "lmdb", "pillow", "numpy", "pyyaml", "tensorboard",
                       "tqdm", "matplotlib"],
     extras_require={"test": ["pytest", "hypothesis"], "onnx": ["onnx", "onnxruntime"]},

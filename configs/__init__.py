@@ -139,6 +139,16 @@ def _apply_override(cfg: dict, path, value) -> None:
     _merge(node, {path[-1]: value}, ".".join(path[:-1]) + "." if len(path) > 1 else "")
 
 
+def find_config(path: str) -> str:
+    """A config path as given when it exists (relative to the cwd); else a shipped config of that
+    name (``configs/X.yaml`` or ``X.yaml``), so names work from any directory and installs."""
+    if os.path.isfile(path):
+        return path
+    rel = path[len("configs/"):] if path.replace(os.sep, "/").startswith("configs/") else path
+    candidate = os.path.join(CONFIG_DIR, rel)
+    return candidate if not os.path.isabs(path) and os.path.isfile(candidate) else path
+
+
 def detect_kind(data: Mapping) -> str:
     return "search" if "search_params" in data else "train"
 
@@ -148,6 +158,7 @@ def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Option
     dotted overrides. Validates types and, for search configs, the space figures."""
     data = {}
     if path is not None:
+        path = find_config(path)
         if not os.path.isfile(path):
             raise ConfigError(f"config file not found: {path}")
         try:
@@ -199,4 +210,4 @@ def resolve_path(name: str, cfg: Optional[Config] = None) -> str:
     return name
 
 
-__all__ = ["Config", "load_config", "parse_override", "resolve_path", "ConfigError"]
+__all__ = ["Config", "find_config", "load_config", "parse_override", "resolve_path", "ConfigError"]

@@ -21,7 +21,18 @@ from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES = ["circle", "square", "triangle", "cross", "ring", "star", "hstripes", "vstripes",
            "checker", "diamond", "hexagon", "dots"]
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "demo_data")
+def cache_dir() -> str:
+    """Where generated data goes: ``$DENSENAS_CACHE``; else ``.cache`` of a source checkout; else
+    ``~/.cache/densenas`` (an installed package never writes into site-packages)."""
+    if os.environ.get("DENSENAS_CACHE"):
+        return os.environ["DENSENAS_CACHE"]
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(repo, "setup.py")) and os.access(repo, os.W_OK):
+        return os.path.join(repo, ".cache")
+    return os.path.join(os.path.expanduser("~"), ".cache", "densenas")
+
+
+DEFAULT_ROOT = os.path.join(cache_dir(), "demo_data")
 
 
 def draw_sample(cls: str, size: int, rng: random.Random) -> Image.Image:

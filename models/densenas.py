@@ -49,9 +49,26 @@ class DerivedNetwork(nn.Module):
     def features(self, x):
         return self.last_conv(self.blocks(self.stem(x)))
 
+    def forward_features(self, x):
+        """Feature map before pooling (timm's name)."""
+        return self.features(x)
+
+    def forward_head(self, x, pre_logits: bool = False):
+        x = self.pool(x).flatten(1)
+        return x if pre_logits else self.classifier(self.dropout(x))
+
     def forward(self, x):
-        x = self.pool(self.features(x)).flatten(1)
-        return self.classifier(self.dropout(x))
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new classifier for ``num_classes`` (0: none, the model returns pooled features)."""
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            nn.init.normal_(self.classifier.weight, 0.0, 0.01)
+            nn.init.zeros_(self.classifier.bias)
 
 
 def build_model(net_config, num_classes: int = 1000, **kwargs) -> DerivedNetwork:

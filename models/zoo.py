@@ -65,16 +65,78 @@ def get(name: str) -> ZooEntry:
         raise InputError(f"unknown model {name!r} (zoo: {', '.join(ZOO)})") from None
 
 
-def densenas_a(num_classes: int = 1000):
+# -- weights enums (torchvision style) ---------------------------------------------------------
+from models.weights import IMAGENET_EVAL, DenseNASWeights, Weights, _meta  # noqa: E402
+
+_NOT_HOSTED = ("the original release's ImageNet weights are not mirrored where this project can fetch "
+               "them; load a downloaded weights.pt with models.load_weights or tools.convert_weights")
+
+
+class DenseNAS_A_Weights(DenseNASWeights):
+    IMAGENET1K_ORIGINAL = Weights("", IMAGENET_EVAL, _meta("densenas_a", ZOO["densenas_a"].published, _NOT_HOSTED))
+    DEFAULT = IMAGENET1K_ORIGINAL
+
+
+class DenseNAS_B_Weights(DenseNASWeights):
+    IMAGENET1K_ORIGINAL = Weights("", IMAGENET_EVAL, _meta("densenas_b", ZOO["densenas_b"].published, _NOT_HOSTED))
+    DEFAULT = IMAGENET1K_ORIGINAL
+
+
+class DenseNAS_C_Weights(DenseNASWeights):
+    IMAGENET1K_ORIGINAL = Weights("", IMAGENET_EVAL, _meta("densenas_c", ZOO["densenas_c"].published, _NOT_HOSTED))
+    DEFAULT = IMAGENET1K_ORIGINAL
+
+
+WEIGHTS = {"densenas_a": DenseNAS_A_Weights, "densenas_b": DenseNAS_B_Weights, "densenas_c": DenseNAS_C_Weights}
+
+
+def _build(name: str, weights, progress: bool, num_classes: Optional[int], **kwargs):
+    """Build zoo model ``name``; ``weights``: None, "DEFAULT", a member name, or a weights member
+    (of this model's enum or of a user registry)."""
+    from engine.weights import load_weights
     from models.densenas import build_model
-    return build_model(ZOO["densenas_a"].net_config, num_classes)
+    if weights is not None and not isinstance(weights, DenseNASWeights):
+        weights = WEIGHTS[name].verify(weights)
+    if weights is not None:
+        state = weights.get_state_dict(progress=progress)
+        expected = weights.meta.get("num_classes") or 1000
+        if num_classes is not None and num_classes != expected:
+            raise ValueError(f"{weights!r} has {expected} classes; num_classes={num_classes} does not match "
+                             "(build without weights, then reset_classifier)")
+        model = build_model(ZOO[name].net_config, num_classes=expected, **kwargs)
+        load_weights(model, repr(weights), state)
+        return model
+    return build_model(ZOO[name].net_config, num_classes=1000 if num_classes is None else num_classes, **kwargs)
 
 
-def densenas_b(num_classes: int = 1000):
-    from models.densenas import build_model
-    return build_model(ZOO["densenas_b"].net_config, num_classes)
+def densenas_a(weights=None, progress: bool = True, num_classes: Optional[int] = None, **kwargs):
+    """DenseNAS-A (251M MACs, 73.1% published top-1). ``weights``: see :class:`DenseNAS_A_Weights`."""
+    return _build("densenas_a", weights, progress, num_classes, **kwargs)
 
 
-def densenas_c(num_classes: int = 1000):
-    from models.densenas import build_model
-    return build_model(ZOO["densenas_c"].net_config, num_classes)
+def densenas_b(weights=None, progress: bool = True, num_classes: Optional[int] = None, **kwargs):
+    """DenseNAS-B (314M MACs, 74.6% published top-1). ``weights``: see :class:`DenseNAS_B_Weights`."""
+    return _build("densenas_b", weights, progress, num_classes, **kwargs)
+
+
+def densenas_c(weights=None, progress: bool = True, num_classes: Optional[int] = None, **kwargs):
+    """DenseNAS-C (361M MACs, 75.3% published top-1). ``weights``: see :class:`DenseNAS_C_Weights`."""
+    return _build("densenas_c", weights, progress, num_classes, **kwargs)
+
+
+_BUILDERS = {"densenas_a": densenas_a, "densenas_b": densenas_b, "densenas_c": densenas_c}
+
+
+def list_models():
+    return sorted(_BUILDERS)
+
+
+def get_model(name: str, **kwargs):
+    """Build a zoo model by name (``weights=``, ``num_classes=`` ... as its builder)."""
+    get(name)
+    return _BUILDERS[name](**kwargs)
+
+
+def get_model_weights(name: str):
+    get(name)
+    return WEIGHTS[name]

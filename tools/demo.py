@@ -74,7 +74,8 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     search_cfg_path = os.path.join(ROOT, "configs", "demo_search.yaml")
     cfg = load_config(search_cfg_path, search_opts)
     space = space_from_config(cfg)
-    shipped = os.path.join(ROOT, cfg.optim.sub_obj.latency_list_path)
+    from configs import resolve_path
+    shipped = resolve_path(cfg.optim.sub_obj.latency_list_path, cfg)
     dev = torch.device(device)
     try:
         table_path = shipped
@@ -167,8 +168,8 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=os.path.join(ROOT, "demo_out"))
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default="demo_out", help="output folder (default: ./demo_out)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--tiny", action="store_true", help="CI-sized: tiny dataset, one epoch each")
     a = p.parse_args(argv)
     summary = run_demo(a.out, a.device, a.tiny)

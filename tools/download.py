@@ -87,10 +87,10 @@ def download_model(name: str, out_dir: Optional[str] = None, extra_registry: Opt
     out_dir = out_dir or os.path.join(DEFAULT_CACHE, name)
     net_config = load_net_config(entry["net_config"])
     atomic_write_text(os.path.join(out_dir, "net_config"), net_config.to_text())
-    if entry.get("weights_url"):
-        if not entry.get("weights_sha256"):
-            raise InputError(f"registry entry {name}: weights_url without weights_sha256")
-        fetch(entry["weights_url"], out_dir, entry["weights_sha256"], "weights.pt")
+    from models.weights import registry_weights
+    weights = registry_weights(name, entry)  # the same type as the zoo's weights enums
+    if weights.url:
+        fetch(weights.url, out_dir, weights.meta["sha256"], "weights.pt")
     elif require_weights:
         raise InputError(f"{name}: no weights are available for this model (net_config written to {out_dir})")
     return out_dir

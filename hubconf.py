@@ -1,0 +1,4 @@
+"""torch.hub entry points: ``torch.hub.load(repo_dir, "densenas_a", source="local")``."""
+dependencies = ["torch", "torchvision", "yaml"]
+
+from models.zoo import densenas_a, densenas_b, densenas_c  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Shipped latency lookup tables (package data; see README.md in this folder)."""
