@@ -165,7 +165,10 @@ def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Option
             with open(path, encoding="utf-8") as f:
                 data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"config {path}: invalid YAML: {str(e).splitlines()[0]}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else path
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise ConfigError(f"config {where}: invalid YAML: {problem}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config {path}: top level must be a mapping")
     kind = kind or detect_kind(data)

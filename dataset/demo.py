@@ -124,12 +124,12 @@ def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: i
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m dataset.demo", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=DEFAULT_ROOT)
-    p.add_argument("--num_classes", type=int, default=10)
-    p.add_argument("--train_per_class", type=int, default=200)
-    p.add_argument("--val_per_class", type=int, default=50)
-    p.add_argument("--image_size", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=DEFAULT_ROOT, help="dataset root to write")
+    p.add_argument("--num_classes", type=int, default=10, help="number of classes")
+    p.add_argument("--train_per_class", type=int, default=200, help="training images per class")
+    p.add_argument("--val_per_class", type=int, default=50, help="validation images per class")
+    p.add_argument("--image_size", type=int, default=40, help="side length of the JPEGs")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     a = p.parse_args(argv)
     print(generate(a.out, a.num_classes, a.train_per_class, a.val_per_class, a.image_size, a.seed))
 

@@ -23,7 +23,7 @@ def main(argv=None):
     from engine.logging_utils import progress
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--image_path", required=True, help="dataset root the list's paths are relative to")
-    p.add_argument("--list_path", required=True)
+    p.add_argument("--list_path", required=True, help="list file (relative/path label per line)")
     p.add_argument("--output_path", required=True, help="folder that will hold the LMDB folder <split>")
     p.add_argument("--split", required=True, help="name of the LMDB folder (train, val, search_train, ...)")
     p.add_argument("--image_size", type=int, default=0, help="resize the short side to this (0: keep)")

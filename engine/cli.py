@@ -47,3 +47,19 @@ def add_common_args(parser: argparse.ArgumentParser, config_help: str = "YAML co
                         help="continue the run in DIR from its last checkpoint (no DIR: the newest run under --save)")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE",
                         help="dotted config overrides, e.g. train_params.epochs=1 data.batch_size=8")
+
+
+def input_settings(input_size, num_classes, config: str = None, folder: str = None, overrides=()):
+    """(input size, class count, where they came from): explicit values win; otherwise the
+    ``--config`` file or the run folder's ``config.yaml``; otherwise 224 px / None."""
+    import os
+    path = config or (os.path.join(folder, "config.yaml") if folder and os.path.isfile(
+        os.path.join(folder, "config.yaml")) else None)
+    cfg = None
+    if path and (input_size is None or num_classes is None):
+        from configs import load_config
+        cfg = load_config(path, overrides)
+    size = input_size if input_size is not None else (cfg.data.input_size if cfg is not None else 224)
+    classes = num_classes if num_classes is not None else (cfg.data.num_classes if cfg is not None else None)
+    source = "command line" if cfg is None else path
+    return size, classes, source

@@ -22,20 +22,28 @@ def main(argv=None):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--load_path", help="folder with net_config (and weights.pt, used when present)")
     src.add_argument("--net_config", help="zoo name or file (random weights)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--input_size", type=int, default=224)
-    p.add_argument("--num_classes", type=int, default=None, help="default: from the weights, else 1000")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--out", required=True, help="ONNX file to write")
+    p.add_argument("--config", default=None,
+                   help="config whose data.input_size / data.num_classes apply (default: LOAD_PATH/config.yaml)")
+    p.add_argument("--input_size", type=int, default=None,
+                   help="input side length (default: from the config, else 224)")
+    p.add_argument("--num_classes", type=int, default=None,
+                   help="classifier width (default: from the weights, else the config, else 1000)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     a = p.parse_args(argv)
+    from engine.cli import input_settings
     net_config = load_net_config(a.load_path or a.net_config)
     weights = os.path.join(a.load_path, "weights.pt") if a.load_path else None
     has_weights = weights is not None and os.path.isfile(weights)
     state = read_state_dict(weights) if has_weights else None
-    num_classes = a.num_classes or (num_classes_of(state) if has_weights else 1000)
+    size, cfg_classes, _ = input_settings(a.input_size, a.num_classes, a.config, a.load_path)
+    if has_weights and a.num_classes is not None and a.num_classes != num_classes_of(state):
+        raise InputError(f"--num_classes {a.num_classes}: the weights have {num_classes_of(state)} classes")
+    num_classes = num_classes_of(state) if has_weights else (cfg_classes or 1000)
     model = build_model(net_config, num_classes=num_classes).eval()
     if has_weights:
         load_weights(model, weights, state)
-    x = torch.randn(2, 3, a.input_size, a.input_size)
+    x = torch.randn(2, 3, size, size)
     import warnings
     try:
         with warnings.catch_warnings():  # the TorchScript exporter is deprecated but needs no onnxscript
@@ -44,7 +52,8 @@ def main(argv=None):
                               output_names=["logits"], dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
     except OSError as e:
         raise InputError(f"--out {a.out}: cannot write ({e.strerror})") from None
-    msg = f"{a.out}: exported ({'trained weights' if has_weights else 'random weights'}, {num_classes} classes)"
+    msg = (f"{a.out}: exported ({'trained weights' if has_weights else 'random weights'}, {num_classes} classes, "
+           f"input {size})")
     try:
         import onnxruntime as ort
     except ImportError:

@@ -36,7 +36,7 @@ def build_parser():
     p.add_argument("--lut", help="table to validate")
     p.add_argument("--calibrate", action="store_true", help="store the fitted linear correction in --lut")
     p.add_argument("--plot", default=None, help="scatter plot PNG (default: next to the table)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random architectures of --validate")
     return p
 
 

@@ -15,8 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m run_apis.profile", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--net_config", required=True, help="zoo name (densenas_a/b/c), file or run folder")
-    p.add_argument("--input_size", type=int, default=224)
-    p.add_argument("--num_classes", type=int, default=1000)
+    p.add_argument("--input_size", type=int, default=None,
+                   help="input side length (default: data.input_size of --config, else 224)")
+    p.add_argument("--num_classes", type=int, default=None,
+                   help="classifier width (default: data.num_classes of --config, else 1000)")
     p.add_argument("--config", default=None, help="search config of the space the --lut table belongs to")
     p.add_argument("--lut", default=None, help="cost table (JSON or legacy) for the table-estimated latency")
     p.add_argument("--measure", default=None, choices=["cpu", "cuda"], help="measure real latency on this device")
@@ -28,16 +30,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def profile(args) -> dict:
+    from engine.cli import input_settings
     from engine.errors import InputError
     from models import build_model, count_macs, count_params, load_net_config
     net_config = load_net_config(args.net_config)
-    model = build_model(net_config, num_classes=args.num_classes)
-    result = {"macs_m": count_macs(model, args.input_size) / 1e6, "params_m": count_params(model) / 1e6}
+    size, classes, _ = input_settings(args.input_size, args.num_classes, args.config, overrides=args.opts)
+    classes = classes or 1000
+    model = build_model(net_config, num_classes=classes)
+    result = {"macs_m": count_macs(model, size) / 1e6, "params_m": count_params(model) / 1e6,
+              "input_size": size, "num_classes": classes}
     if args.lut:
         if not args.config:
             raise InputError("--lut needs --config (the search space the table belongs to)")
         from search_space.latency import estimate_net_latency
-        result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts))
+        result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts, input_size=size))
     if args.measure:
         import torch
         from engine.device import resolve_device
@@ -45,7 +51,7 @@ def profile(args) -> dict:
         device = resolve_device(args.measure)
         if args.threads:
             torch.set_num_threads(args.threads)
-        x = torch.randn(args.batch_size, 3, args.input_size, args.input_size, device=device)
+        x = torch.randn(args.batch_size, 3, size, size, device=device)
         result["measured_ms"] = time_module_robust(model.to(device), x).median_ms
     return result
 
@@ -61,7 +67,7 @@ def main(argv=None):
         from models.net_config import blocks_summary
         print("\n".join(blocks_summary(load_net_config(args.net_config))))
         for k, v in result.items():
-            print(f"{k:12s} {v:.3f}")
+            print(f"{k:12s} {v:.3f}" if isinstance(v, float) else f"{k:12s} {v}")
 
 
 if __name__ == "__main__":

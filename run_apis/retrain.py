@@ -28,7 +28,7 @@ def build_parser():
     src = p.add_mutually_exclusive_group()
     src.add_argument("--load_path", help="folder with a net_config (e.g. a search run)")
     src.add_argument("--net_config", help="zoo name (densenas_a/b/c) or net_config file")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.add_argument("--stop_after_epochs", type=int, default=0, metavar="N",
                    help="stop after N epochs in this invocation; continue with --resume")
     return p

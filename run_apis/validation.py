@@ -29,10 +29,11 @@ def build_parser():
     p.add_argument("--cache_dir", default=None, help="download folder for --pretrained")
     p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
     p.add_argument("--config", default=None, help="train config (data settings); default: demo or imagenet")
-    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--amp", action="store_true")
-    p.add_argument("--measure_latency", choices=["cpu", "cuda"], default=None)
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides of --config keys")
+    p.add_argument("--device", default="auto", help="cpu | cuda | auto")
+    p.add_argument("--amp", action="store_true", help="autocast (bf16 on CPU, bf16/fp16 on CUDA)")
+    p.add_argument("--measure_latency", choices=["cpu", "cuda"], default=None,
+                   help="also time the network (batch 1) on this device")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 

@@ -134,7 +134,10 @@ def parse_legacy(text: str, source: str = "<text>") -> CostTable:
 
 def load_cost_table(path: str, space: Optional[SearchSpace] = None,
                     expect_units: Optional[str] = None) -> CostTable:
-    """Read a JSON or legacy table; with ``space``, check it fits and shape it to the space."""
+    """Read a JSON or legacy table; with ``space``, check it fits and shape it to the space. A
+    relative path that does not exist under the cwd is looked up among the shipped tables."""
+    from configs import resolve_path
+    path = resolve_path(path)
     if not os.path.isfile(path):
         raise CostTableError(f"cost table not found: {path}")
     try:

@@ -19,12 +19,18 @@ from search_space.derive import lut_cost, net_config_from_choices
 from search_space.topology import SearchSpace, space_from_config
 
 
-def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=()) -> dict:
+def estimate_net_latency(config_path: str, table_path: str, net_config, overrides=(),
+                         input_size: Optional[int] = None) -> dict:
     """Table latency of a net_config: ``lut_ms`` (the plain sum) and, when the table carries a
-    calibration, ``lut_calibrated_ms``."""
+    calibration, ``lut_calibrated_ms``. A table measured at another input size is an error."""
+    from engine.errors import InputError
     cfg = load_config(config_path, overrides, kind="search")
     space = space_from_config(cfg)
     table = load_cost_table(table_path, space, expect_units="ms")
+    measured_at = table.meta.get("input_size")
+    size = input_size if input_size is not None else cfg.data.input_size
+    if measured_at is not None and int(measured_at) != size:
+        raise InputError(f"--lut {table_path}: measured at input size {measured_at}, the network is profiled at {size}")
     raw = lut_cost(space, table, net_config)
     out = {"lut_ms": raw}
     if table.meta.get("calibration"):

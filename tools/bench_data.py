@@ -20,11 +20,11 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.bench_data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data_path", default=None, help="default: the demo dataset (packed to LMDB if needed)")
-    p.add_argument("--split", default="train")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 2])
-    p.add_argument("--batch_size", type=int, default=64)
-    p.add_argument("--input_size", type=int, default=224)
-    p.add_argument("--max_batches", type=int, default=50)
+    p.add_argument("--split", default="train", help="split to read (train, val, search_train, ...)")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 2], help="DataLoader worker counts to compare")
+    p.add_argument("--batch_size", type=int, default=64, help="images per batch")
+    p.add_argument("--input_size", type=int, default=224, help="training crop size")
+    p.add_argument("--max_batches", type=int, default=50, help="batches read per setting")
     a = p.parse_args(argv)
     root = a.data_path
     if root is None:

@@ -73,11 +73,11 @@ def main(argv=None):
     from search_space.chained_cost import cost_loss
     p = argparse.ArgumentParser(prog="python -m tools.benchmark_search", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--batch_size", type=int, default=None, help="default 16 on CPU, 64 on CUDA")
-    p.add_argument("--input_size", type=int, default=224)
-    p.add_argument("--steps", type=int, default=5)
-    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--input_size", type=int, default=224, help="input side length")
+    p.add_argument("--steps", type=int, default=5, help="timed steps per setting")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--amp", action="store_true", help="only the autocast setting")
     a = p.parse_args(argv)
     dev = resolve_device(a.device)

@@ -87,7 +87,7 @@ def main(argv=None):
     p.add_argument("--mode", default="abs", help="optim.sub_obj.target_mode (abs | hinge)")
     p.add_argument("--weight", type=float, default=1.0, help="optim.sub_obj.target_weight")
     p.add_argument("--derive", default="budget", help="optim.sub_obj.target_derive (budget | argmax)")
-    p.add_argument("--save", default=os.path.join("runs", "benchmark_target"))
+    p.add_argument("--save", default=os.path.join("runs", "benchmark_target"), help="parent folder of the search runs")
     p.add_argument("--opts", nargs="*", default=["optim.arch.alpha_lr=0.03", "optim.arch.beta_lr=0.03"],
                    metavar="KEY=VALUE",
                    help="overrides of demo_search.yaml (default: arch lr 0.03; the demo's 0.003 moves the "

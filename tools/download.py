@@ -100,7 +100,7 @@ def download_model(name: str, out_dir: Optional[str] = None, extra_registry: Opt
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.download", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("name")
+    p.add_argument("name", help="zoo or registry name (e.g. densenas_a)")
     p.add_argument("--out", default=None, help=f"folder (default: {DEFAULT_CACHE}/NAME)")
     p.add_argument("--registry", default=None, help="extra registry JSON")
     a = p.parse_args(argv)

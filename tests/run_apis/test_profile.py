@@ -55,3 +55,22 @@ def test_profile_with_shipped_calibrated_table(tmp_path):
     meta = json.load(open(table))["meta"]["calibration"]
     assert out["lut_calibrated_ms"] == __import__("pytest").approx(meta["slope"] * out["lut_ms"] + meta["intercept"])
     assert out["measured_ms"] > 0
+
+
+def test_profile_takes_input_size_and_classes_from_the_config():
+    cfg = os.path.join(ROOT, "configs", "demo_search.yaml")
+    r = run("--net_config", "densenas_a", "--config", cfg, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["input_size"] == 32 and out["num_classes"] == 10
+    table = os.path.join(ROOT, "latency_tables", "demo_cpu_b1_32.json")
+    r = run("--net_config", "densenas_a", "--config", cfg, "--lut", table, "--input_size", "64")
+    assert r.returncode == 2 and "measured at input size 32, the network is profiled at 64" in r.stderr
+
+
+def test_yaml_error_names_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("net_type: mbv2\ndata:\n  batch_size: [1, 2\n  input_size: 32\n")
+    r = run("--net_config", "densenas_a", "--config", str(bad))
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert f"{bad}, line 4, column" in r.stderr and "invalid YAML" in r.stderr

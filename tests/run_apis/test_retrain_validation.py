@@ -143,10 +143,9 @@ def test_onnx_export_round_trip(trained, tmp_path):
     pytest.importorskip("onnxruntime")
     _, run_dir = trained
     r = subprocess.run([sys.executable, "-m", "run_apis.export", "--load_path", run_dir, "--out",
-                        str(tmp_path / "m.onnx"), "--input_size", "32"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+                        str(tmp_path / "m.onnx")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "matches PyTorch" in r.stdout
+    assert "matches PyTorch" in r.stdout and "input 32)" in r.stdout  # input size from the run's config.yaml
 
 
 def test_retrain_resume_and_missing_source(data_root, tmp_path):
