@@ -419,7 +419,8 @@ class SearchRun:
             from search_space.plot import plot_history
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
             if self.history:
-                plot_history(self.history, os.path.join(self.run_dir, "search.png"), self.cost_table.units)
+                plot_history(self.history, os.path.join(self.run_dir, "search.png"), self.cost_table.units,
+                             self.cfg.search_params.arch_update_epoch)
         self.log.info(f"done: net_config in {os.path.join(self.run_dir, 'net_config')}")
         return self.run_dir
 

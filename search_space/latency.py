@@ -212,7 +212,12 @@ def scatter_plot(report: dict, path: str, title: str = "") -> None:
     ax.set_xlabel("table estimate (ms)")
     ax.set_ylabel("measured end-to-end (ms)")
     r = report["raw"]
-    ax.set_title(title or f"MAPE {r['mape_pct']:.1f}%, τ {r['kendall_tau']:.2f}")
+    lines = [f"raw table sum: MAPE {r['mape_pct']:.1f}%, τ {r['kendall_tau']:.2f}"]
+    if report.get("calibrated"):
+        lines.append(f"calibration fitted on these nets (in-sample): MAPE {report['calibrated']['mape_pct']:.1f}%")
+    if report.get("stored_calibration"):
+        lines.append(f"table's stored calibration (held out): MAPE {report['stored_calibration']['mape_pct']:.1f}%")
+    ax.set_title((title + "\n" if title else "") + "\n".join(lines), fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
     tmp = path + ".tmp.png"

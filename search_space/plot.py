@@ -80,7 +80,9 @@ def op_probs_figure(space, head_probs, stack_probs):
     return fig
 
 
-def plot_history(history: Sequence[dict], path: str, cost_units: str = "") -> str:
+def plot_history(history: Sequence[dict], path: str, cost_units: str = "", arch_update_epoch: int = 0) -> str:
+    """Accuracies and costs per epoch; the epoch where architecture updates start is marked, and
+    the derived network's cost is drawn from there on (before it the architecture is uniform)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -92,12 +94,19 @@ def plot_history(history: Sequence[dict], path: str, cost_units: str = "") -> st
         a1.plot(*zip(*val), marker="o", label="arch split (all ops)")
     a1.set_xlabel("epoch")
     a1.set_ylabel("top-1 (%)")
-    a1.legend(fontsize=7)
     a2.plot(epochs, [h["expected_cost"] for h in history], label="expected (super network)")
-    a2.plot(epochs, [h["derived"]["table_cost"] for h in history], label="derived network")
+    derived = [(h["epoch"], h["derived"]["table_cost"]) for h in history if h["epoch"] >= arch_update_epoch]
+    if derived:
+        a2.plot(*zip(*derived), label="derived network")
+    target = next((h["derived"].get("target") for h in history if h["derived"].get("target")), None)
+    if target:
+        a2.axhline(target, color="grey", ls=":", lw=1, label="target")
+    for ax in (a1, a2):
+        if epochs and epochs[0] <= arch_update_epoch <= epochs[-1]:
+            ax.axvline(arch_update_epoch, color="#c0392b", ls="--", lw=0.8, label="arch updates start")
+        ax.legend(fontsize=7)
     a2.set_xlabel("epoch")
     a2.set_ylabel(f"cost ({cost_units})")
-    a2.legend(fontsize=7)
     fig.tight_layout()
     return _save(fig, path)
 
