@@ -6,8 +6,8 @@ r"""Measure a latency lookup table, convert a legacy one, or check a table's acc
     # convert a legacy DenseNAS text table (with --config: shaped to that space, fingerprint kept)
     python -m run_apis.latency_measure --convert_legacy lat_list_densenas_mbv2_xp32 --out mbv2_xp.json \
         --config configs/imagenet_search_cfg_mbv2.yaml
-    # accuracy report: N random architectures, table estimate vs measured end-to-end latency
-    python -m run_apis.latency_measure --validate 50 --lut TABLE --config CFG --device cpu [--calibrate]
+    # accuracy report: N random architectures, table estimates vs measured end-to-end latency
+    python -m run_apis.latency_measure --validate 50 --lut TABLE [TABLE2 ...] --config CFG --device cpu
 """
 from __future__ import annotations
 
@@ -32,12 +32,85 @@ def build_parser():
                    help="measurement passes; each entry keeps its smallest per-pass median (default 3)")
     p.add_argument("--out", help="output table (.json)")
     p.add_argument("--convert_legacy", metavar="LEGACY_TABLE", help="convert a legacy DenseNAS table")
+    p.add_argument("--method", default="incontext", choices=["incontext", "isolated"],
+                   help="incontext (default): ops timed inside random networks + an end-to-end linear fit folded "
+                        "into the entries; isolated: each op timed alone (the earlier method)")
+    p.add_argument("--calibration_nets", type=int, default=40,
+                   help="incontext: random networks timed end to end for the linear fit (default 40)")
+    p.add_argument("--min_samples", type=int, default=3,
+                   help="incontext: networks each op signature is timed in, at least (default 3)")
+    p.add_argument("--forwards", type=int, default=15, help="incontext: forwards per network (default 15)")
     p.add_argument("--validate", type=int, metavar="N", help="accuracy report on N random architectures")
-    p.add_argument("--lut", help="table to validate")
+    p.add_argument("--lut", nargs="+", help="table(s) to validate, all against the same measured networks")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="validate: independent end-to-end evaluations, interleaved (default 2: reports their spread)")
     p.add_argument("--calibrate", action="store_true", help="store the fitted linear correction in --lut")
     p.add_argument("--plot", default=None, help="scatter plot PNG (default: next to the table)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random architectures of --validate")
     return p
+
+
+def validate(args, space, device, threads) -> dict:
+    """Accuracy of one or more tables on the same N random networks, timed end to end
+    ``--repeats`` times (interleaved), as the search uses them (lut_cost)."""
+    import random
+    from engine.errors import InputError
+    from engine.logging_utils import progress
+    from search_space.cost_table import load_cost_table
+    from search_space.derive import lut_cost
+    from search_space.latency import error_stats, fit_calibration, random_architecture, scatter_plot
+    from search_space.latency_fit import measure_networks, spread_stats
+    if not args.lut:
+        raise InputError("--validate needs --lut TABLE")
+    tables = [load_cost_table(path, space, expect_units="ms") for path in args.lut]
+    first = tables[0]
+    input_size = args.input_size or first.meta.get("input_size") or 224
+    batch = args.batch_size or first.meta.get("batch_size") or 1
+    for path, t in zip(args.lut, tables):
+        if t.meta.get("input_size") not in (None, input_size):
+            raise InputError(f"--lut {path}: measured at input size {t.meta['input_size']}, validating at {input_size}")
+    if device.type == "cpu" and first.meta.get("threads") and first.meta["threads"] != threads:
+        print(f"note: the table was measured with {first.meta['threads']} threads, validating with {threads}")
+    rng = random.Random(args.seed)
+    archs = [random_architecture(space, rng) for _ in range(args.validate)]
+    measured = measure_networks(space, archs, input_size, batch, device, passes=args.passes, repeats=args.repeats,
+                                progress=lambda it: progress(it, "timing networks", unit="net", interval=25))
+    print(f"{args.validate} random architectures (seed {args.seed}), {device.type}, batch {batch}, {input_size}px, "
+          f"{threads if device.type == 'cpu' else ''} threads, {args.passes} passes, {args.repeats} evaluation(s)")
+    report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "repeats": args.repeats,
+              "measured_ms": measured, "tables": {}}
+    if args.repeats >= 2:
+        report["spread"] = spread_stats(measured[0], measured[1])
+        sp = report["spread"]
+        print(f"  two evaluations of the same networks differ by {sp['median_rel_diff_pct']:.2f}% (median), "
+              f"{sp['max_rel_diff_pct']:.2f}% (max); Kendall τ between them {sp['kendall_tau_between_repeats']:.3f}")
+    for path, table in zip(args.lut, tables):
+        pred = [lut_cost(space, table, a) for a in archs]
+        per_repeat = [error_stats(pred, m) for m in measured]
+        report["tables"][path] = {"method": table.meta.get("method", table.meta.get("source", "")),
+                                  "pred_ms": pred, "per_repeat": per_repeat}
+        print(f"  {path} ({report['tables'][path]['method']}):")
+        for r, st in enumerate(per_repeat, start=1):
+            print(f"    evaluation {r}: MAPE {st['mape_pct']:.2f}%  max {st['max_err_pct']:.2f}%  "
+                  f"within ±10% {100 * st['within_10pct']:.0f}%  Kendall τ {st['kendall_tau']:.3f}  "
+                  f"bias {st['mean_bias_pct']:+.2f}%")
+    pred = report["tables"][args.lut[0]]["pred_ms"]
+    cal = fit_calibration(pred, measured[0])
+    plot_report = {"pred_ms": pred, "measured_ms": measured[0], "raw": error_stats(pred, measured[0]),
+                   "calibration": cal,
+                   "calibrated": error_stats([cal["slope"] * p + cal["intercept"] for p in pred], measured[0])}
+    plot = args.plot or os.path.splitext(args.lut[0])[0] + "_accuracy.png"
+    scatter_plot(plot_report, plot, f"{os.path.basename(args.lut[0])}: {args.validate} random networks")
+    from engine.io import atomic_write_json
+    atomic_write_json(os.path.splitext(plot)[0] + ".json", report)
+    print(f"  plot: {plot} (report: {os.path.splitext(plot)[0]}.json)")
+    if args.calibrate:
+        table = load_cost_table(args.lut[0])
+        table.meta["calibration"] = dict(cal, seed=args.seed, mape_before=plot_report["raw"]["mape_pct"],
+                                         mape_after_in_sample=plot_report["calibrated"]["mape_pct"])
+        table.save(args.lut[0])
+        print(f"  calibration stored in {args.lut[0]}")
+    return report
 
 
 @main_guard
@@ -47,8 +120,8 @@ def main(argv=None):
     from engine.device import resolve_device
     from engine.errors import InputError
     from engine.logging_utils import progress
-    from search_space.cost_table import convert_legacy, load_cost_table
-    from search_space.latency import measure_table, scatter_plot, validate_table
+    from search_space.cost_table import convert_legacy
+    from search_space.latency import measure_table
     from search_space.topology import space_from_config
 
     args = build_parser().parse_args(argv)
@@ -68,53 +141,37 @@ def main(argv=None):
     if device.type == "cpu":
         torch.set_num_threads(threads)
     if args.validate:
-        if not args.lut:
-            raise InputError("--validate needs --lut TABLE")
-        table = load_cost_table(args.lut, space, expect_units="ms")
-        input_size = args.input_size or table.meta.get("input_size") or cfg.data.input_size
-        batch = args.batch_size or table.meta.get("batch_size") or 1
-        if device.type == "cpu" and table.meta.get("threads") and table.meta["threads"] != threads:
-            print(f"note: the table was measured with {table.meta['threads']} threads, validating with {threads}")
-        report = validate_table(space, table, args.validate, device, input_size, batch, args.seed,
-                                progress=lambda it: progress(it, "architectures", unit="net", interval=10), passes=args.passes)
-        raw, calib = report["raw"], report["calibrated"]
-        print(f"{args.validate} random architectures, {device.type}, batch {batch}, {input_size}px, "
-              f"{threads if device.type == 'cpu' else ''} threads, {args.passes} passes")
-        rows = [("table sum", raw), ("fit here", calib)]
-        if "stored_calibration" in report:
-            rows.append(("table's calibration", report["stored_calibration"]))
-        for name, s in rows:
-            print(f"  {name:20s}: MAPE {s['mape_pct']:.2f}%  max {s['max_err_pct']:.2f}%  "
-                  f"within ±10% {100 * s['within_10pct']:.0f}%  Kendall τ {s['kendall_tau']:.3f}  "
-                  f"bias {s['mean_bias_pct']:+.2f}%")
-        cal = report["calibration"]
-        print(f"  linear fit here: measured ≈ {cal['slope']:.4f} × table + {cal['intercept']:.4f} ms")
-        plot = args.plot or os.path.splitext(args.lut)[0] + "_accuracy.png"
-        scatter_plot(report, plot)
-        print(f"  plot: {plot}")
-        with open(os.path.splitext(plot)[0] + ".json", "w") as f:
-            json.dump(report, f, indent=1)
-        if args.calibrate:
-            table = load_cost_table(args.lut)
-            table.meta["calibration"] = dict(cal, seed=args.seed, mape_before=raw["mape_pct"],
-                                             mape_after_in_sample=calib["mape_pct"])
-            table.save(args.lut)
-            print(f"  calibration stored in {args.lut}")
+        validate(args, space, device, threads)
         return
     if not args.out:
         raise InputError("--out is required to measure a table")
     input_size = args.input_size or cfg.data.input_size
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
-    table = measure_table(space, input_size, batch, device, threads if device.type == "cpu" else 0, partial,
-                          progress=lambda it: progress(it, "measuring ops", unit="op", interval=50), passes=args.passes)
+    if args.method == "isolated":
+        table = measure_table(space, input_size, batch, device, threads if device.type == "cpu" else 0, partial,
+                              progress=lambda it: progress(it, "measuring ops", unit="op", interval=50),
+                              passes=args.passes)
+        table.meta["method"] = "isolated ops (smallest of per-pass medians)"
+    else:
+        import time
+        from search_space.latency import table_meta
+        from search_space.latency_fit import build_table
+        t0 = time.monotonic()
+        table = build_table(space, input_size, batch, device,
+                            table_meta(device, batch, input_size, threads if device.type == "cpu" else 0),
+                            calibration_nets=args.calibration_nets, min_samples=args.min_samples,
+                            forwards=args.forwards, seed=args.seed, partial_path=partial, log=print,
+                            progress=lambda it: progress(it, "timing networks", unit="net", interval=25))
+        table.meta["build_seconds"]["total"] = round(time.monotonic() - t0, 1)
     table.meta["config"] = os.path.basename(args.config)
     table.save(args.out)
     if os.path.exists(partial):
         os.remove(partial)
-    cvs = [c for block in table.cv["head"] for route in block for c in route]
-    print(f"{args.out}: {table.meta['unique_signatures']} distinct ops measured on {table.meta['device']} "
-          f"(threads {table.meta['threads']}); median CV {sorted(cvs)[len(cvs) // 2]:.3f}")
+    print(f"{args.out}: {table.meta['method']} on {table.meta['device']} (threads {table.meta['threads']})"
+          + (f", {table.meta['in_context_networks']} networks in context, fit {table.meta['fit']['slope']:.3f} x + "
+             f"{table.meta['fit']['intercept_ms']:.3f} ms, built in {table.meta['build_seconds']['total']:.0f}s"
+             if args.method == "incontext" else ""))
 
 
 if __name__ == "__main__":

@@ -90,19 +90,24 @@ def _input_for(sig: Signature, batch_size: int, device) -> torch.Tensor:
     return torch.randn(batch_size, sig.in_ch, sig.fm, sig.fm, device=device)
 
 
+def table_meta(device: torch.device, batch_size: int, input_size: int, threads: int = 0) -> dict:
+    """Metadata of a table measured here (sets the CPU thread count when given)."""
+    from engine.device import device_name
+    if device.type == "cpu" and threads:
+        torch.set_num_threads(threads)
+    return {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+            "dtype": "float32", "batch_size": batch_size, "input_size": input_size,
+            "threads": torch.get_num_threads() if device.type == "cpu" else None, "units": "ms",
+            "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure"}
+
+
 def measure_table(space: SearchSpace, input_size: int, batch_size: int, device: torch.device,
                   threads: int = 0, partial_path: Optional[str] = None,
                   progress: Optional[Callable] = None, timing_kwargs: Optional[dict] = None,
                   passes: int = 3) -> CostTable:
     """Measure every position (eval mode, no grad). Identical signatures are measured once;
     measured entries are saved to ``partial_path`` as they come, so an interrupted run resumes."""
-    from engine.device import device_name
-    if device.type == "cpu" and threads:
-        torch.set_num_threads(threads)
-    meta = {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
-            "dtype": "float32", "batch_size": batch_size, "input_size": input_size,
-            "threads": torch.get_num_threads() if device.type == "cpu" else None, "units": "ms",
-            "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure"}
+    meta = table_meta(device, batch_size, input_size, threads)
     done: Dict[str, List[List[float]]] = {}  # signature -> [[median_ms, cv] per pass]
     if partial_path and os.path.isfile(partial_path):
         with open(partial_path) as f:
