@@ -15,6 +15,33 @@ class Timing:
     repeats: int
 
 
+_ALLOCATOR = None
+
+
+def stable_allocator() -> str:
+    """Fix glibc malloc's mmap and trim thresholds (64 MiB / 256 MiB) for CPU timing.
+
+    With glibc's default *dynamic* thresholds, whether a large activation (e.g. 96x112x112 fp32,
+    4.8 MB) is page-faulted afresh on every forward depends on the process's allocation history:
+    the same network then times up to ~20% apart in two processes, and an op's cost depends on
+    its neighbours. Fixed thresholds (what jemalloc / tcmalloc deployments get anyway) keep such
+    buffers in the heap. Applied once per process, before CPU timing; returns a description
+    recorded in table metadata ("default" where mallopt is not available)."""
+    global _ALLOCATOR
+    if _ALLOCATOR is None:
+        _ALLOCATOR = "default"
+        try:
+            import ctypes
+            import ctypes.util
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            m_trim_threshold, m_mmap_threshold = -1, -3
+            if libc.mallopt(m_mmap_threshold, 64 << 20) and libc.mallopt(m_trim_threshold, 256 << 20):
+                _ALLOCATOR = "glibc mmap_threshold=64MiB trim_threshold=256MiB"
+        except (OSError, AttributeError):
+            pass
+    return _ALLOCATOR
+
+
 @torch.no_grad()
 def time_module(module: torch.nn.Module, x: torch.Tensor, warmup: int = 5, min_repeats: int = 10,
                 max_repeats: int = 200, rel_tol: float = 0.01, max_seconds: float = 2.0,
@@ -25,6 +52,8 @@ def time_module(module: torch.nn.Module, x: torch.Tensor, warmup: int = 5, min_r
     max_repeats / max_seconds is reached). CUDA: timed with synchronisation around each call."""
     module.eval()
     cuda = x.device.type == "cuda"
+    if not cuda:
+        stable_allocator()
 
     def once() -> float:
         if cuda:

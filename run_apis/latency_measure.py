@@ -40,6 +40,10 @@ def build_parser():
     p.add_argument("--min_samples", type=int, default=3,
                    help="incontext: networks each op signature is timed in, at least (default 3)")
     p.add_argument("--forwards", type=int, default=15, help="incontext: forwards per network (default 15)")
+    p.add_argument("--refine_nets", type=int, default=0,
+                   help="incontext: time this many more networks end to end and fit every entry by least "
+                        "squares, pulled towards the in-context values (default 0: linear fit only)")
+    p.add_argument("--ridge", type=float, default=1.0, help="incontext --refine_nets: pull towards in-context values")
     p.add_argument("--validate", type=int, metavar="N", help="accuracy report on N random architectures")
     p.add_argument("--lut", nargs="+", help="table(s) to validate, all against the same measured networks")
     p.add_argument("--repeats", type=int, default=2,
@@ -162,6 +166,7 @@ def main(argv=None):
                             table_meta(device, batch, input_size, threads if device.type == "cpu" else 0),
                             calibration_nets=args.calibration_nets, min_samples=args.min_samples,
                             forwards=args.forwards, seed=args.seed, partial_path=partial, log=print,
+                            refine_nets=args.refine_nets, ridge=args.ridge,
                             progress=lambda it: progress(it, "timing networks", unit="net", interval=25))
         table.meta["build_seconds"]["total"] = round(time.monotonic() - t0, 1)
     table.meta["config"] = os.path.basename(args.config)

@@ -114,6 +114,14 @@ def _check_numbers(obj, where: str) -> None:
         raise CostTableError(f"cost table {where}: expected a non-negative finite number, got {obj!r}")
 
 
+def _check_entries(table: "CostTable", where: str) -> None:
+    """Op entries are non-negative; the input entry may be negative, since a fitted table folds
+    its per-network constant into it (every network has exactly one input block)."""
+    if not _num(table.input):
+        raise CostTableError(f"cost table {where} input: expected a finite number, got {table.input!r}")
+    _check_numbers([table.head, table.stack, table.final, table.classifier], where)
+
+
 def parse_legacy(text: str, source: str = "<text>") -> CostTable:
     try:
         data = ast.literal_eval(text.strip())
@@ -128,7 +136,7 @@ def parse_legacy(text: str, source: str = "<text>") -> CostTable:
         head.append(block[0])
         stack.append(block[1])
     table = CostTable(data[0], head, stack, data[2], data[3], dict(LEGACY_META))
-    _check_numbers([table.input, table.head, table.stack, table.final, table.classifier], source)
+    _check_entries(table, source)
     return table
 
 
@@ -159,7 +167,7 @@ def load_cost_table(path: str, space: Optional[SearchSpace] = None,
                               data.get("meta", {}), data.get("cv"))
         except KeyError as e:
             raise CostTableError(f"{path}: missing key {e}") from None
-        _check_numbers([table.input, table.head, table.stack, table.final, table.classifier], path)
+        _check_entries(table, path)
     else:
         table = parse_legacy(text, path)
     table.meta.setdefault("path", os.path.abspath(path))

@@ -93,9 +93,11 @@ def _input_for(sig: Signature, batch_size: int, device) -> torch.Tensor:
 def table_meta(device: torch.device, batch_size: int, input_size: int, threads: int = 0) -> dict:
     """Metadata of a table measured here (sets the CPU thread count when given)."""
     from engine.device import device_name
+    from engine.timing import stable_allocator
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     return {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+            "allocator": stable_allocator() if device.type == "cpu" else "cuda caching allocator",
             "dtype": "float32", "batch_size": batch_size, "input_size": input_size,
             "threads": torch.get_num_threads() if device.type == "cpu" else None, "units": "ms",
             "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure"}

@@ -31,6 +31,7 @@ import torch
 
 from search_space.cost_table import CostTable, Signature, positions, table_from_values
 from search_space.derive import map_to_space, net_config_from_choices
+from search_space.latency import random_architecture  # noqa: F401  (re-exported: the same networks as --validate)
 from search_space.topology import SearchSpace
 
 SKIP = "skip_connect"
@@ -115,16 +116,6 @@ def architecture_through(space: SearchSpace, key: tuple, rng: random.Random):
     return net_config_from_choices(space, path, head, stack)
 
 
-def random_architecture(space: SearchSpace, rng: random.Random):
-    path, b = [0], 0
-    while b != space.final:
-        b = rng.choice(space.out_routes[b])
-        path.append(b)
-    head = {k: rng.choice(space.head_ops) for k in path[1:-1]}
-    stack = {k: [rng.choice(space.stack_ops) for _ in range(space.num_layers[k])] for k in path[1:-1]}
-    return net_config_from_choices(space, path, head, stack)
-
-
 def _warm(model, x, seconds: float):
     t0 = time.perf_counter()
     n = 0
@@ -140,7 +131,10 @@ def measure_in_context(space: SearchSpace, input_size: int, batch_size: int, dev
                        warmup_seconds: float = 0.1, max_archs: int = 100000) -> Tuple[Dict[str, List[float]], int]:
     """(signature key -> in-context times in ms, one median per network; networks run). Networks
     are added until every non-skip signature of the space has ``min_samples`` of them."""
+    from engine.timing import stable_allocator
     from models import build_model
+    if device.type == "cpu":
+        stable_allocator()
     pos = [p for p in positions(space, input_size)
            if not (p.key[0] == "stack" and space.stack_ops[p.key[3]] == SKIP)]
     by_sig: Dict[str, List[tuple]] = {}
@@ -278,11 +272,44 @@ def spread_stats(first: Sequence[float], second: Sequence[float]) -> dict:
             "kendall_tau_between_repeats": kendall_tau(first, second)}
 
 
+def per_signature(space: SearchSpace, table: CostTable, input_size: int) -> Dict[str, float]:
+    """{signature: cost} of a table (non-skip positions; one value per signature)."""
+    out = {}
+    for p in positions(space, input_size):
+        k = p.key
+        if k[0] == "stack" and space.stack_ops[k[3]] == SKIP:
+            continue
+        v = {"input": table.input, "classifier": table.classifier}.get(k[0])
+        if k[0] == "head":
+            v = table.head[k[1] - 1][k[2]][k[3]]
+        elif k[0] == "stack":
+            v = table.stack[k[1] - 1][k[2]][k[3]]
+        elif k[0] == "final":
+            v = table.final[k[1]]
+        out[_key(p.sig)] = v
+    return out
+
+
+def refined_table(space: SearchSpace, input_size: int, prior: CostTable, nets, measured: Sequence[float],
+                  ridge: float) -> CostTable:
+    """Per-signature least squares on end-to-end timings, pulled towards ``prior``'s entries."""
+    rows = [signature_counts(space, n, input_size) for n in nets]
+    costs, const = fit_entries(rows, measured, per_signature(space, prior, input_size), ridge)
+    values = {}
+    for p in positions(space, input_size):
+        skip = p.key[0] == "stack" and space.stack_ops[p.key[3]] == SKIP
+        values[p.key] = 0.0 if skip else costs[_key(p.sig)]
+    values[("input",)] += const
+    return table_from_values(space, values, dict(prior.meta))
+
+
 def build_table(space: SearchSpace, input_size: int, batch_size: int, device: torch.device, meta: dict,
                 calibration_nets: int = 40, min_samples: int = 3, forwards: int = 15, seed: int = 0,
                 partial_path: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
-                progress: Optional[Callable] = None) -> CostTable:
-    """In-context entries, then the end-to-end linear fit folded in (module docstring)."""
+                progress: Optional[Callable] = None, refine_nets: int = 0, ridge: float = 1.0) -> CostTable:
+    """In-context entries, then the end-to-end linear fit folded in (module docstring); with
+    ``refine_nets`` > 0, per-signature least squares on the calibration networks plus
+    ``refine_nets`` more, pulled towards the in-context entries by ``ridge``."""
     from search_space.derive import lut_cost
     from search_space.latency import error_stats, fit_calibration
     t0 = time.monotonic()
@@ -296,8 +323,17 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     pred = [lut_cost(space, raw, n) for n in nets]
     cal = fit_calibration(pred, measured)
     table = fold_linear(raw, cal["slope"], cal["intercept"])
+    method = "in-context hooks + end-to-end linear fit"
+    if refine_nets > 0:
+        more = [random_architecture(space, rng) for _ in range(refine_nets)]
+        nets = nets + more
+        measured = measured + measure_networks(space, more, input_size, batch_size, device, progress=progress)[0]
+        pred = [lut_cost(space, raw, n) for n in nets]
+        table = refined_table(space, input_size, table, nets, measured, ridge)
+        method = "in-context hooks + end-to-end least squares per signature (ridge to in-context)"
+        table.meta.update(refine_networks=refine_nets, ridge=ridge)
     fitted = [lut_cost(space, table, n) for n in nets]
-    table.meta.update(method="in-context hooks + end-to-end linear fit", in_context_networks=archs,
+    table.meta.update(method=method, in_context_networks=archs,
                       forwards_per_network=forwards, min_samples=min_samples, calibration_networks=calibration_nets,
                       fit={"slope": cal["slope"], "intercept_ms": cal["intercept"],
                            "in_sample_before": error_stats(pred, measured), "in_sample_after": error_stats(fitted, measured)},

@@ -151,9 +151,10 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     print("derived architecture:")
     print("   " + "\n   ".join(blocks_summary(net_config)))
     print(f"MACs {summary['macs_m']:.2f}M at {size}px, params {summary['params_m']:.3f}M")
-    print(f"latency (CPU, batch 1, {table.meta.get('threads') or 1} thread): table sum "
-          f"{summary['table_latency_ms']:.3f} ms, calibrated {summary['table_latency_calibrated_ms']:.3f} ms, "
-          f"measured {measured:.3f} ms")
+    calibrated = (f", calibrated {summary['table_latency_calibrated_ms']:.3f} ms"
+                  if table.meta.get("calibration") else "")
+    print(f"latency (CPU, batch 1, {table.meta.get('threads') or 1} thread): table {summary['table_latency_ms']:.3f} ms"
+          f"{calibrated}, measured {measured:.3f} ms")
     print(f"demo val top-1 {val['top1']:.1f}% (chance {summary['chance_top1']:.0f}%), top-5 {val['top5']:.1f}%")
     print("artefacts:")
     for k, v in summary["artefacts"].items():

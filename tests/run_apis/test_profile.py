@@ -47,12 +47,15 @@ def test_profile_with_shipped_calibrated_table(tmp_path):
     nc = net_config_from_choices(space, path, {1: "mbconv_k3_t3", 3: "mbconv_k5_t6"},
                                  {1: ["mbconv_k3_t3"], 3: ["skip_connect"]})
     (tmp_path / "net_config").write_text(nc.to_text())
-    table = os.path.join(ROOT, "latency_tables", "demo_cpu_b1_32.json")
+    shipped = json.load(open(os.path.join(ROOT, "latency_tables", "demo_cpu_b1_32.json")))
+    shipped["meta"]["calibration"] = {"slope": 0.9, "intercept": 0.05}  # a stored correction is applied
+    table = str(tmp_path / "calibrated.json")
+    json.dump(shipped, open(table, "w"))
     r = run("--net_config", str(tmp_path), "--config", cfg, "--lut", table, "--input_size", "32",
             "--num_classes", "10", "--measure", "cpu", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    meta = json.load(open(table))["meta"]["calibration"]
+    meta = shipped["meta"]["calibration"]
     assert out["lut_calibrated_ms"] == __import__("pytest").approx(meta["slope"] * out["lut_ms"] + meta["intercept"])
     assert out["measured_ms"] > 0
 

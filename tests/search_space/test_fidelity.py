@@ -134,11 +134,17 @@ def test_final_block_weights_are_a_softmax_of_route_probabilities():
     assert not torch.allclose(v, p)  # the second softmax changes the weights
 
 
+RES_TOY = ["search_params.net_scale.chs=[16,24,32]", "search_params.net_scale.fm_sizes=[16,8,8]",
+           "search_params.net_scale.stage=[0,1,1,2]", "search_params.net_scale.num_layers=[0,1,1]",
+           "optim.init_dim=16", "data.input_size=32"]
+
+
+def _res(*extra):
+    return load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), RES_TOY + list(extra))
+
+
 def test_batchnorm_settings_follow_the_original():
-    res = load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), [
-        "search_params.net_scale.chs=[16,24,32]", "search_params.net_scale.fm_sizes=[16,8,8]",
-        "search_params.net_scale.stage=[0,1,1,2]", "search_params.net_scale.num_layers=[0,1,1]",
-        "optim.init_dim=16", "optim.last_dim=32", "optim.bn_eps=0.001", "data.input_size=32"])
+    res = _res("optim.last_dim=32", "optim.bn_eps=0.001")
     net = build_super_network(res)
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(m.eps == 1e-5 and m.momentum == 0.1 for m in bns)
@@ -151,10 +157,7 @@ def test_batchnorm_settings_follow_the_original():
 
 
 def test_resnet_derive_has_no_conv1_1_and_costs_agree():
-    cfg = load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), [
-        "search_params.net_scale.chs=[16,24,32]", "search_params.net_scale.fm_sizes=[16,8,8]",
-        "search_params.net_scale.stage=[0,1,1,2]", "search_params.net_scale.num_layers=[0,1,1]",
-        "optim.init_dim=16", "optim.last_dim=64", "data.input_size=32", "data.num_classes=5"])
+    cfg = _res("optim.last_dim=64", "data.num_classes=5")
     net = build_super_network(cfg)
     nc = derive(net)
     assert nc.last is None and "conv1_1" not in nc.to_text()

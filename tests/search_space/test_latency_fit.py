@@ -7,7 +7,8 @@ import torch
 from search_space import flops_table, lut_cost, space_from_config
 from search_space.latency import error_stats, kendall_tau
 from search_space.latency_fit import (architecture_through, build_table, fit_entries, fold_linear, in_context_table,
-                                      measure_in_context, random_architecture, signature_counts, spread_stats)
+                                      measure_in_context, per_signature, random_architecture, signature_counts,
+                                      spread_stats)
 from search_space.derive import map_to_space
 
 
@@ -98,20 +99,9 @@ def test_report_functions_on_fixed_inputs():
 
 def test_flops_table_is_exact_in_context_of_counts(tiny_cfg):
     """signature_counts x per-signature FLOPs = lut_cost of the FLOPs table (same bookkeeping)."""
-    from search_space.cost_table import positions
     space = space_from_config(tiny_cfg)
     table = flops_table(space, 32)
-    per_sig = {}
-    for p in positions(space, 32):
-        k = p.key
-        v = {"input": table.input, "classifier": table.classifier}.get(k[0])
-        if k[0] == "head":
-            v = table.head[k[1] - 1][k[2]][k[3]]
-        elif k[0] == "stack":
-            v = table.stack[k[1] - 1][k[2]][k[3]]
-        elif k[0] == "final":
-            v = table.final[k[1]]
-        per_sig["|".join(map(str, p.sig))] = v
+    per_sig = per_signature(space, table, 32)
     for seed in range(5):
         nc = random_architecture(space, random.Random(seed))
         counts = signature_counts(space, nc, 32)
