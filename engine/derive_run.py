@@ -129,7 +129,8 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
         for rank, (net_config, score) in enumerate(nets, start=1):
             info = dict(describe(net_config, result, table), log_score=score, budget=budget,
                         derive="paper (Viterbi + argmax)" if budget is None else "best within budget (exact)",
-                        epoch=result.epoch, table=table.meta.get("path") or table.meta.get("source"))
+                        epoch=result.epoch, table=table.meta.get("path") or table.meta.get("source"),
+                        run_target=result.cfg.optim.sub_obj.target or None)
             if measure_latency:
                 from search_space.latency import measure_on_table_device
                 info.update(measure_on_table_device(net_config, table, result.space.num_classes))

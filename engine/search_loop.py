@@ -15,6 +15,7 @@ gradients itself instead of wrapping the super network in DistributedDataParalle
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -179,11 +180,9 @@ class SearchRun:
                         interval=self.cfg.log.interval, emit=self.log.info, clock=self.clock)
 
     def _batches(self, loader, steps, desc):
-        import itertools
         from dataset.loader import DevicePrefetcher
         it = DevicePrefetcher(loader, self.device, self.opts.channels_last)
         bar = self._progress(itertools.islice(it, steps), desc, steps)
-        self.bar = bar
         for step, batch in enumerate(bar):
             yield step, batch, bar
 

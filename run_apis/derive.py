@@ -56,6 +56,10 @@ def main(argv=None):
         measured = f", measured {r['measured_ms']:.3f} ms" if "measured_ms" in r else ""
         print(f"{what} #{r['rank']}: table cost {r['table_cost']:.4f} {r['cost_units']}{measured}, "
               f"{r['macs_m']:.1f}M MACs, log score {r['log_score']:.3f} -> {r['folder']}")
+    target = records[0].get("run_target") if records else None
+    if target and args.max_cost is None and not budgets:
+        print(f"note: this run searched for target {target:g}; with optim.sub_obj.target_derive=budget it wrote "
+              f"the best net within it: --max_cost {target:g} gives that one")
 
 
 if __name__ == "__main__":

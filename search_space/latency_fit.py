@@ -41,6 +41,13 @@ def _key(sig: Signature) -> str:
     return "|".join(map(str, sig))
 
 
+def _free(space: SearchSpace, key: tuple) -> bool:
+    """Positions a derived network never pays for: skip layers (dropped) and, in the ResNet
+    space, the final 1x1 branches (derived ResNet networks have no conv1_1)."""
+    return ((key[0] == "stack" and space.stack_ops[key[3]] == SKIP)
+            or (key[0] == "final" and space.net_type != "mbv2"))
+
+
 def net_parts(space: SearchSpace, net_config, model) -> List[Tuple[tuple, torch.nn.Module, torch.nn.Module]]:
     """(table position key, first module, last module) of every timed part of a derived network
     built from ``net_config`` (``models.DerivedNetwork``)."""
@@ -135,8 +142,7 @@ def measure_in_context(space: SearchSpace, input_size: int, batch_size: int, dev
     from models import build_model
     if device.type == "cpu":
         stable_allocator()
-    pos = [p for p in positions(space, input_size)
-           if not (p.key[0] == "stack" and space.stack_ops[p.key[3]] == SKIP)]
+    pos = [p for p in positions(space, input_size) if not _free(space, p.key)]
     by_sig: Dict[str, List[tuple]] = {}
     for p in pos:
         by_sig.setdefault(_key(p.sig), []).append(p.key)
@@ -184,10 +190,11 @@ def measure_in_context(space: SearchSpace, input_size: int, batch_size: int, dev
 
 
 def in_context_table(space: SearchSpace, input_size: int, samples: Dict[str, List[float]], meta: dict) -> CostTable:
-    """A table from in-context samples: median per signature, 0 for skip layers."""
+    """A table from in-context samples: median per signature, 0 where a derived network pays
+    nothing (skip layers; ResNet final branches)."""
     values = {}
     for p in positions(space, input_size):
-        if p.key[0] == "stack" and space.stack_ops[p.key[3]] == SKIP:
+        if _free(space, p.key):
             values[p.key] = 0.0
         else:
             values[p.key] = float(statistics.median(samples[_key(p.sig)]))
@@ -277,7 +284,7 @@ def per_signature(space: SearchSpace, table: CostTable, input_size: int) -> Dict
     out = {}
     for p in positions(space, input_size):
         k = p.key
-        if k[0] == "stack" and space.stack_ops[k[3]] == SKIP:
+        if _free(space, k):
             continue
         v = {"input": table.input, "classifier": table.classifier}.get(k[0])
         if k[0] == "head":
@@ -297,8 +304,7 @@ def refined_table(space: SearchSpace, input_size: int, prior: CostTable, nets, m
     costs, const = fit_entries(rows, measured, per_signature(space, prior, input_size), ridge)
     values = {}
     for p in positions(space, input_size):
-        skip = p.key[0] == "stack" and space.stack_ops[p.key[3]] == SKIP
-        values[p.key] = 0.0 if skip else costs[_key(p.sig)]
+        values[p.key] = 0.0 if _free(space, p.key) else costs.get(_key(p.sig), 0.0)
     values[("input",)] += const
     return table_from_values(space, values, dict(prior.meta))
 
