@@ -77,12 +77,17 @@ def load_table(result: SearchResult, table_path: Optional[str]):
     return load_cost_for_search(result.cfg, result.space)
 
 
-def describe(net_config, result: SearchResult, table) -> dict:
+def describe_net(net_config, space, table, input_size: int) -> dict:
+    """MACs, params and table cost of a derived network (search epochs and derive alike)."""
     from models import build_model, count_macs, count_params
     from search_space.derive import lut_cost
-    model = build_model(net_config, num_classes=result.space.num_classes)
-    return {"macs_m": count_macs(model, result.cfg.data.input_size) / 1e6, "params_m": count_params(model) / 1e6,
-            "table_cost": lut_cost(result.space, table, net_config), "cost_units": table.units}
+    model = build_model(net_config, num_classes=space.num_classes)
+    return {"macs_m": count_macs(model, input_size) / 1e6, "params_m": count_params(model) / 1e6,
+            "table_cost": lut_cost(space, table, net_config), "cost_units": table.units}
+
+
+def describe(net_config, result: SearchResult, table) -> dict:
+    return describe_net(net_config, result.space, table, result.cfg.data.input_size)
 
 
 def write_derived(folder: str, net_config, info: dict) -> None:

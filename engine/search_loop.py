@@ -287,13 +287,8 @@ class SearchRun:
         return chosen, info
 
     def describe(self, net_config) -> dict:
-        from models import build_model, count_macs, count_params
-        from search_space.derive import lut_cost
-        model = build_model(net_config, num_classes=self.space.num_classes)
-        return {"macs_m": count_macs(model, self.cfg.data.input_size) / 1e6,
-                "params_m": count_params(model) / 1e6,
-                "table_cost": lut_cost(self.space, self.cost_table, net_config),
-                "cost_units": self.cost_table.units}
+        from engine.derive_run import describe_net
+        return describe_net(net_config, self.space, self.cost_table, self.cfg.data.input_size)
 
     def write_outputs(self, epoch: int, net_config, info: dict, val: Optional[dict]):
         if not self.info.is_main:

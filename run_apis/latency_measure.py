@@ -12,7 +12,6 @@ r"""Measure a latency lookup table, convert a legacy one, or check a table's acc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from engine.cli import main_guard
@@ -62,7 +61,7 @@ def validate(args, space, device, threads) -> dict:
     from engine.logging_utils import progress
     from search_space.cost_table import load_cost_table
     from search_space.derive import lut_cost
-    from search_space.latency import error_stats, fit_calibration, random_architecture, scatter_plot
+    from search_space.latency import accuracy_report, error_stats, random_architecture, scatter_plot
     from search_space.latency_fit import measure_networks, spread_stats
     if not args.lut:
         raise InputError("--validate needs --lut TABLE")
@@ -98,11 +97,8 @@ def validate(args, space, device, threads) -> dict:
             print(f"    evaluation {r}: MAPE {st['mape_pct']:.2f}%  max {st['max_err_pct']:.2f}%  "
                   f"within ±10% {100 * st['within_10pct']:.0f}%  Kendall τ {st['kendall_tau']:.3f}  "
                   f"bias {st['mean_bias_pct']:+.2f}%")
-    pred = report["tables"][args.lut[0]]["pred_ms"]
-    cal = fit_calibration(pred, measured[0])
-    plot_report = {"pred_ms": pred, "measured_ms": measured[0], "raw": error_stats(pred, measured[0]),
-                   "calibration": cal,
-                   "calibrated": error_stats([cal["slope"] * p + cal["intercept"] for p in pred], measured[0])}
+    plot_report = accuracy_report(report["tables"][args.lut[0]]["pred_ms"], measured[0])
+    cal = plot_report["calibration"]
     plot = args.plot or os.path.splitext(args.lut[0])[0] + "_accuracy.png"
     scatter_plot(plot_report, plot, f"{os.path.basename(args.lut[0])}: {args.validate} random networks")
     from engine.io import atomic_write_json

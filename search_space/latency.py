@@ -179,28 +179,28 @@ def fit_calibration(pred: Sequence[float], meas: Sequence[float]) -> dict:
     return {"slope": slope, "intercept": my - slope * mx, "fitted_on": n}
 
 
+def accuracy_report(pred: Sequence[float], meas: Sequence[float], table: Optional[CostTable] = None) -> dict:
+    """Errors of ``pred`` against ``meas``: raw, after a linear fit on these networks (in-sample),
+    and after the table's stored calibration (fitted elsewhere) when it has one."""
+    cal = fit_calibration(pred, meas)
+    report = {"pred_ms": list(pred), "measured_ms": list(meas), "raw": error_stats(pred, meas), "calibration": cal,
+              "calibrated": error_stats([cal["slope"] * p + cal["intercept"] for p in pred], meas)}
+    if table is not None and table.meta.get("calibration"):
+        report["stored_calibration"] = error_stats([apply_calibration(table, p) for p in pred], meas)
+    return report
+
+
 def validate_table(space: SearchSpace, table: CostTable, num: int, device: torch.device, input_size: int,
                    batch_size: int, seed: int = 0, progress: Optional[Callable] = None,
                    timing_kwargs: Optional[dict] = None, passes: int = 3) -> dict:
     """Predicted (table) vs measured end-to-end latency of ``num`` random architectures."""
-    from models import build_model
+    from search_space.latency_fit import measure_networks
     rng = random.Random(seed)
     archs = [random_architecture(space, rng) for _ in range(num)]
     pred = [lut_cost(space, table, nc) for nc in archs]
-    x = torch.randn(batch_size, 3, input_size, input_size, device=device)
-    samples = [[] for _ in archs]
-    jobs = [(r, i) for r in range(passes) for i in range(len(archs))]
-    for r, i in (progress(jobs) if progress else jobs):
-        model = build_model(archs[i], num_classes=space.num_classes).to(device).eval()
-        samples[i].append(time_module(model, x, **(timing_kwargs or {})).median_ms)
-    meas = [min(s) for s in samples]
-    report = {"num": num, "passes": passes, "raw": error_stats(pred, meas), "pred_ms": pred, "measured_ms": meas}
-    cal = fit_calibration(pred, meas)
-    report["calibration"] = cal
-    report["calibrated"] = error_stats([cal["slope"] * p + cal["intercept"] for p in pred], meas)
-    if table.meta.get("calibration"):  # the table's own correction, fitted on other architectures
-        report["stored_calibration"] = error_stats([apply_calibration(table, p) for p in pred], meas)
-    return report
+    meas = measure_networks(space, archs, input_size, batch_size, device, passes=passes, progress=progress,
+                            timing_kwargs=timing_kwargs)[0]
+    return dict(accuracy_report(pred, meas, table), num=num, passes=passes)
 
 
 def scatter_plot(report: dict, path: str, title: str = "") -> None:

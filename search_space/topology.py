@@ -71,6 +71,17 @@ class SearchSpace:
         """Position of dst among src's outgoing routes (index into betas[src])."""
         return self.out_routes[src].index(dst)
 
+    def paths(self):
+        """Every path from block 0 to the final block (lists of block indices), depth first."""
+        def walk(b):
+            if b == self.final:
+                yield [b]
+                return
+            for dst in self.out_routes[b]:
+                for rest in walk(dst):
+                    yield [b] + rest
+        return walk(0)
+
     @property
     def routing_blocks(self) -> range:
         return range(1, self.final)

@@ -53,16 +53,9 @@ def brute_force_best(space, table, probs, budgets):
                 s.append(route + math.log(probs.head[k - 1][r][o]) + ss)
         return np.asarray(c), np.asarray(s)
 
-    def paths(b):
-        if b == space.final:
-            yield [b]
-            return
-        for dst in space.out_routes[b]:
-            for rest in paths(dst):
-                yield [b] + rest
     best = [-math.inf] * len(budgets)
     count = 0
-    for path in paths(0):
+    for path in space.paths():
         cost, score = np.asarray([table.input + table.classifier]), np.zeros(1)
         for src, k in zip(path[:-2], path[1:-1]):
             c, s = options(src, k)

@@ -24,16 +24,9 @@ def _random_probs(space, seed, scale):
 
 def _brute_force(space, table, probs):
     """Every distinct derived network: (table cost, log score, net_config)."""
-    def paths(b):
-        if b == space.final:
-            yield [b]
-            return
-        for dst in space.out_routes[b]:
-            for rest in paths(dst):
-                yield [b] + rest
     nonskip = [op for op in space.stack_ops if op != "skip_connect"]
     out = []
-    for path in paths(0):
+    for path in space.paths():
         blocks = path[1:-1]
         options = []
         for k in blocks:
