@@ -82,7 +82,9 @@ SEARCH_DEFAULTS = {
             "target": 0.0,            # 0 = no target
             "target_mode": "none",    # none (the paper's log term) | abs | hinge
             "target_weight": 1.0,     # weight of the target term
-            "target_derive": "budget",  # budget: emit the best net within the target; argmax: the paper's derive
+            "target_derive": "window",  # window: best net with cost in [target*(1-tolerance), target];
+                                        # budget: best net within the target; argmax: the paper's derive
+            "target_tolerance": 0.05,   # width of the window below the target (fraction of the target)
         },
         "if_resume": False,
         "resume": {"load_path": "", "load_epoch": 0},

@@ -101,12 +101,22 @@ def write_derived(folder: str, net_config, info: dict) -> None:
 
 def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str] = None,
                max_cost: Optional[float] = None, budgets: Sequence[float] = (), topk: int = 1,
-               measure_latency: bool = False) -> List[dict]:
-    """Everything is checked before anything is written. Returns one record per written net."""
+               measure_latency: bool = False, window: Optional[float] = None) -> List[dict]:
+    """Everything is checked before anything is written. Returns one record per written net.
+    ``window`` (a tolerance in (0, 1)): per budget X, the best architecture with cost in
+    [X * (1 - window), X] (search_space.cost_window) instead of the best with cost <= X."""
     from search_space import derive_from_params
     from search_space.budget import ArchProbs, arch_log_score, best_within, pareto_fronts
+    from search_space.cost_window import best_in_window, window_bounds
     if topk < 1:
         raise InputError(f"--topk must be >= 1, got {topk}")
+    if window is not None:
+        if not 0 < window < 1:
+            raise InputError(f"--window must be in (0, 1), got {window:g}")
+        if max_cost is None and not budgets:
+            raise InputError("--window needs --max_cost or --budgets")
+        if topk > 1:
+            raise InputError("--window gives the single best architecture per window: drop --topk")
     if max_cost is not None and max_cost <= 0:
         raise InputError(f"--max_cost must be > 0, got {max_cost:g}")
     result = load_search_result(run_dir)
@@ -118,24 +128,32 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
     probs = ArchProbs.from_params(result.betas, result.head_alphas, result.stack_alphas)
     argmax = derive_from_params(result.space, result.betas, result.head_alphas, result.stack_alphas)
     argmax_point = (describe(argmax, result, table)["table_cost"], arch_log_score(result.space, probs, argmax))
-    jobs = []  # (folder, budget, [choices])
+    jobs = []  # (folder, budget, [choices], extra info)
     if max_cost is not None or budgets:
         fronts = pareto_fronts(result.space, table, probs, k=topk)
         for budget in ([max_cost] if max_cost is not None else []) + list(budgets):
             folder = out if max_cost is not None and budget == max_cost and not budgets else \
                 os.path.join(out, f"budget_{budget:g}")
-            jobs.append((folder, budget, best_within(fronts, budget, topk)))  # raises when infeasible
+            if window is None:
+                jobs.append((folder, budget, best_within(fronts, budget, topk), {}))  # raises when infeasible
+            else:
+                lo, hi = window_bounds(budget, window)
+                found = best_in_window(result.space, table, probs, lo, hi)  # raises when the window is empty
+                jobs.append((folder, budget, [found.choice], {"window": [lo, hi], "resolution": found.delta,
+                                                              "max_rounding_error": found.max_error}))
     else:
         fronts = None
-        jobs.append((out, None, None))
+        jobs.append((out, None, None, {}))
     records = []
-    for folder, budget, choices in jobs:
+    for folder, budget, choices, extra in jobs:
         nets = [(argmax, argmax_point[1])] if choices is None else [(c.net_config, c.log_score) for c in choices]
         for rank, (net_config, score) in enumerate(nets, start=1):
             info = dict(describe(net_config, result, table), log_score=score, budget=budget,
-                        derive="paper (Viterbi + argmax)" if budget is None else "best within budget (exact)",
+                        derive="paper (Viterbi + argmax)" if budget is None else
+                        "best within budget (exact)" if window is None else
+                        f"best in [{budget * (1 - window):g}, {budget:g}] (cost window, search_space.cost_window)",
                         epoch=result.epoch, table=table.meta.get("path") or table.meta.get("source"),
-                        run_target=result.cfg.optim.sub_obj.target or None)
+                        run_target=result.cfg.optim.sub_obj.target or None, **extra)
             if measure_latency:
                 from search_space.latency import measure_on_table_device
                 info.update(measure_on_table_device(net_config, table, result.space.num_classes))
@@ -150,8 +168,8 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
         atomic_write_json(os.path.join(out, "pareto.json"), {
             "units": table.units, "front": [{"cost": c, "log_score": s} for c, s in points],
             "unconstrained": {"cost": argmax_point[0], "log_score": argmax_point[1], "net_config": argmax.to_text()},
-            "budgets": [{"budget": r["budget"], "cost": r["table_cost"], "log_score": r["log_score"],
-                         "folder": r["folder"]} for r in records if r["rank"] == 1]})
+            "budgets": [{"budget": r["budget"], "window": r.get("window"), "cost": r["table_cost"],
+                         "log_score": r["log_score"], "folder": r["folder"]} for r in records if r["rank"] == 1]})
         plot_pareto(points, os.path.join(out, "pareto.png"), table.units, argmax_point, picks)
     return records
 

@@ -268,22 +268,35 @@ class SearchRun:
 
     # -- outputs -------------------------------------------------------------------------------
     def derive_epoch(self):
-        """The epoch's net_config and its description. With a target and ``target_derive:
-        budget``, the best architecture within the target (exact, see search_space.budget);
-        the paper's argmax derive is described next to it."""
+        """The epoch's net_config and its description. With a target, ``target_derive`` picks:
+        ``window`` the best architecture with cost in [target * (1 - tolerance), target]
+        (search_space.cost_window; the best within the target when that window is empty),
+        ``budget`` the best within the target (search_space.budget), ``argmax`` the paper's
+        derive. The costs of all three are described next to each other."""
         from search_space import derive
         argmax = derive(self.net)
         sub = self.cfg.optim.sub_obj
         if self.target <= 0:
             return argmax, self.describe(argmax)
         from search_space.budget import ArchProbs, best_within, pareto_fronts
-        fronts = pareto_fronts(self.space, self.cost_table, ArchProbs.from_supernet(self.net))
-        within = best_within(fronts, self.target)[0].net_config
-        chosen = within if sub.target_derive == "budget" else argmax
+        from search_space.cost_window import best_in_window, window_bounds
+        probs = ArchProbs.from_supernet(self.net)
+        within = best_within(pareto_fronts(self.space, self.cost_table, probs), self.target)[0]
+        lo, hi = window_bounds(self.target, sub.target_tolerance)
+        try:
+            window = best_in_window(self.space, self.cost_table, probs, lo, hi).choice
+        except InputError:  # no architecture in the window: the best within the target
+            window = None
+        picks = {"budget": within.net_config, "argmax": argmax,
+                 "window": (window or within).net_config}
+        chosen = picks[sub.target_derive]
         info = self.describe(chosen)
-        info.update(target=self.target, derive=sub.target_derive,
-                    argmax_table_cost=info["table_cost"] if chosen is argmax else self.describe(argmax)["table_cost"],
-                    budget_table_cost=info["table_cost"] if chosen is within else self.describe(within)["table_cost"])
+        costs = {k: info["table_cost"] if v is chosen else self.describe(v)["table_cost"] for k, v in picks.items()}
+        info.update(target=self.target, derive=sub.target_derive, window=[lo, hi],
+                    window_empty=window is None, argmax_table_cost=costs["argmax"],
+                    budget_table_cost=costs["budget"], window_table_cost=costs["window"],
+                    log_score={"budget": within.log_score,
+                               "window": (window or within).log_score})
         return chosen, info
 
     def describe(self, net_config) -> dict:
@@ -370,7 +383,9 @@ class SearchRun:
                    + (f" | val top1 {val['top1']:.1f}% top5 {val['top5']:.1f}%" if val else "")
                    + f" | expected {exp_cost:.3f} {info['cost_units']}, derived {info['macs_m']:.1f}M MACs "
                      f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}"
-                   + (f" (target {self.target:g}; argmax derive {info['argmax_table_cost']:.3f})" if self.target else "")
+                   + (f" (target {self.target:g}, {info['derive']} derive; window {info['window_table_cost']:.3f}"
+                      f"{' (empty window)' if info['window_empty'] else ''}, budget {info['budget_table_cost']:.3f}, "
+                      f"argmax {info['argmax_table_cost']:.3f})" if self.target else "")
                    + f" | {format_duration(epoch_time)}")
             self.log.info(msg)
             self.tb.scalar("weight/loss", weight["loss"], epoch)
@@ -389,7 +404,8 @@ class SearchRun:
             self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
             if self.target:
                 self.tb.scalar("derived/target", self.target, epoch)
-                self.tb.scalar("derived/argmax_table_cost", info["argmax_table_cost"], epoch)
+                for k in ("argmax", "budget", "window"):
+                    self.tb.scalar(f"derived/{k}_table_cost", info[f"{k}_table_cost"], epoch)
             self.log_arch(epoch, net_config)
             self.ckpt.save(self._state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:

@@ -4,11 +4,14 @@ within a cost budget, or one per budget from a single search.
     python -m run_apis.derive --load_path runs/search-X                   # paper derive (same as the search wrote)
     python -m run_apis.derive --load_path runs/search-X --max_cost 12     # best within 12 (table units)
     python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16
+    python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16 --window 0.05  # cost in [0.95X, X]
     python -m run_apis.derive --load_path runs/search-X --max_cost 12 --topk 3 --measure_latency
 
 The score of an architecture is the product of its route probabilities and of its chosen ops'
 probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
-front over the block DAG, no cost discretisation (README "Budget-aware search").
+front over the block DAG, no cost discretisation. --window TOL asks for cost in [X(1-TOL), X]:
+a DP over costs rounded to 1/65536 of the dearest network, the result checked on exact costs
+(README "Budget-aware search").
 
 Writes under --out (default RUN/derive): net_config, arch.png, derived.json (table cost, MACs,
 params, log score); --topk K: topk/<rank>/...; --budgets: budget_<X>/..., pareto.json, pareto.png.
@@ -32,6 +35,9 @@ def build_parser():
                    help="several budgets: one net_config each, plus pareto.json and pareto.png")
     p.add_argument("--table", default=None, metavar="FILE",
                    help="cost table to derive for (default: the run's table, or FLOPs for a FLOPs search)")
+    p.add_argument("--window", type=float, default=None, metavar="TOL",
+                   help="use the budget: per budget X, the best architecture with cost in [X*(1-TOL), X] "
+                        "(e.g. 0.05; what a search with a target emits by default)")
     p.add_argument("--topk", type=int, default=1, metavar="K", help="the K best architectures per budget")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/derive)")
     p.add_argument("--measure_latency", action="store_true",
@@ -42,12 +48,12 @@ def build_parser():
 
 @main_guard
 def main(argv=None):
-    from engine.derive_run import derive_run
+    from engine.derive_run import derive_run, load_search_result
     from search_space.budget import parse_budgets
     args = build_parser().parse_args(argv)
     budgets = parse_budgets(args.budgets) if args.budgets else ()
     records = derive_run(args.load_path, args.out, args.table, args.max_cost, budgets, args.topk,
-                         args.measure_latency)
+                         args.measure_latency, args.window)
     if args.json:
         print(json.dumps(records))
         return
@@ -58,8 +64,12 @@ def main(argv=None):
               f"{r['macs_m']:.1f}M MACs, log score {r['log_score']:.3f} -> {r['folder']}")
     target = records[0].get("run_target") if records else None
     if target and args.max_cost is None and not budgets:
-        print(f"note: this run searched for target {target:g}; with optim.sub_obj.target_derive=budget it wrote "
-              f"the best net within it: --max_cost {target:g} gives that one")
+        sub = load_search_result(args.load_path).cfg.optim.sub_obj
+        again = {"window": f"--max_cost {target:g} --window {sub.target_tolerance:g}",
+                 "budget": f"--max_cost {target:g}"}.get(sub.target_derive)
+        if again:
+            print(f"note: this run searched for target {target:g} and wrote its {sub.target_derive} derive: "
+                  f"{again} gives that one")
 
 
 if __name__ == "__main__":

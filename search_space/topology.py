@@ -209,9 +209,12 @@ def validate_search_config(cfg) -> SearchSpace:
                           "(in the cost table's units)")
     if sub.target_weight < 0:
         raise ConfigError(f"config key 'optim.sub_obj.target_weight': must be >= 0, got {sub.target_weight}")
-    if sub.target_derive not in ("budget", "argmax"):
-        raise ConfigError(f"config key 'optim.sub_obj.target_derive': must be budget or argmax, "
+    if sub.target_derive not in ("window", "budget", "argmax"):
+        raise ConfigError(f"config key 'optim.sub_obj.target_derive': must be window, budget or argmax, "
                           f"got {sub.target_derive!r}")
+    if not 0 < sub.target_tolerance < 1:
+        raise ConfigError(f"config key 'optim.sub_obj.target_tolerance': must be in (0, 1), "
+                          f"got {sub.target_tolerance}")
     if sp.softmax_temp <= 0:
         raise ConfigError(f"config key 'search_params.softmax_temp': must be > 0, got {sp.softmax_temp}")
     if cfg.optim.sub_obj.log_base <= 1:

@@ -80,6 +80,10 @@ def test_measure_latency_on_the_tables_device(search_run, tmp_path, capsys):
     (["--budgets", "1,x"], "--budgets"),
     (["--table", "latency_tables/demo_cpu_b1_32.json"], "another search space"),
     (["--measure_latency"], "needs a latency table"),
+    (["--window", "0.05"], "--window needs --max_cost or --budgets"),
+    (["--window", "1.5", "--max_cost", "100"], "--window must be in (0, 1)"),
+    (["--window", "0.05", "--max_cost", "100", "--topk", "2"], "drop --topk"),
+    (["--window", "0.001", "--max_cost", "1e9"], "no architecture has a table cost in"),
 ])
 def test_bad_input_one_line_nothing_written(search_run, tmp_path, args, message):
     _, _, run_dir = search_run
@@ -108,9 +112,40 @@ def test_target_search_logs_and_derives_within_target(search_run, tmp_path):
                       SEARCH_OPTS + ["optim.sub_obj.target_mode=abs", f"optim.sub_obj.target={target}"])
     run_dir = run_search(cfg, RunOptions(data, str(tmp_path), device="cpu", quiet=True))
     info = json.load(open(os.path.join(run_dir, "derived.json")))
-    assert info["target"] == pytest.approx(target) and info["table_cost"] <= target + 1e-6
-    assert "argmax_table_cost" in info
-    assert f"target {target:g}" in open(os.path.join(run_dir, "log.txt")).read()
+    assert info["target"] == pytest.approx(target) and info["derive"] == "window"
+    assert not info["window_empty"] and 0.95 * target - 1e-6 <= info["table_cost"] <= target + 1e-6
+    assert info["window"] == pytest.approx([0.95 * target, target])
+    assert info["budget_table_cost"] <= target + 1e-6 and "argmax_table_cost" in info
+    assert info["log_score"]["window"] <= info["log_score"]["budget"] + 1e-9  # the window can only cost score
+    nc = load_net_config(run_dir)
+    assert lut_cost(space, table, nc) == pytest.approx(info["table_cost"])
+    log = open(os.path.join(run_dir, "log.txt")).read()
+    assert f"target {target:g}, window derive" in log
+    # derive reproduces what the search wrote, as its note says
+    r = subprocess.run([sys.executable, "-m", "run_apis.derive", "--load_path", run_dir, "--out", str(tmp_path / "p")],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    again = r.stdout.split(" gives that one")[0].split("derive: ")[-1].split()
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "w"), *again])
+    assert load_net_config(str(tmp_path / "w")) == nc
+
+
+def test_window_budgets(search_run, tmp_path, capsys):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    budgets = [lo + f * (hi - lo) for f in (0.3, 0.5, 0.7)]
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "w"), "--json", "--window", "0.05",
+                 "--budgets", ",".join(f"{b:.4f}" for b in budgets)])
+    records = json.loads(capsys.readouterr().out)
+    for r in records:
+        b = r["budget"]
+        assert 0.95 * b - 1e-9 <= r["table_cost"] <= b + 1e-9 and r["window"] == pytest.approx([0.95 * b, b])
+        assert r["table_cost"] == pytest.approx(lut_cost(space, table, load_net_config(r["folder"])))
+        assert r["max_rounding_error"] < 1e-3 * b
+    pareto = json.load(open(tmp_path / "w" / "pareto.json"))
+    assert [x for p in pareto["budgets"] for x in p["window"]] == pytest.approx(
+        [x for r in records for x in (0.95 * r["budget"], r["budget"])])
 
 
 @pytest.mark.parametrize("opts,message", [
