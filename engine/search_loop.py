@@ -291,7 +291,8 @@ class SearchRun:
                  "window": (window or within).net_config}
         chosen = picks[sub.target_derive]
         info = self.describe(chosen)
-        costs = {k: info["table_cost"] if v is chosen else self.describe(v)["table_cost"] for k, v in picks.items()}
+        from search_space.derive import lut_cost
+        costs = {k: lut_cost(self.space, self.cost_table, v) for k, v in picks.items()}
         info.update(target=self.target, derive=sub.target_derive, window=[lo, hi],
                     window_empty=window is None, argmax_table_cost=costs["argmax"],
                     budget_table_cost=costs["budget"], window_table_cost=costs["window"],

@@ -96,11 +96,14 @@ def plot_history(history: Sequence[dict], path: str, cost_units: str = "", arch_
     a1.set_ylabel("top-1 (%)")
     a2.plot(epochs, [h["expected_cost"] for h in history], label="expected (super network)")
     derived = [(h["epoch"], h["derived"]["table_cost"]) for h in history if h["epoch"] >= arch_update_epoch]
+    last = history[-1]["derived"] if history else {}
     if derived:
-        a2.plot(*zip(*derived), label="derived network")
+        a2.plot(*zip(*derived), label="derived network" + (f" ({last['derive']} derive)" if last.get("derive") else ""))
     target = next((h["derived"].get("target") for h in history if h["derived"].get("target")), None)
     if target:
         a2.axhline(target, color="grey", ls=":", lw=1, label="target")
+        if last.get("window") and last.get("derive") == "window":
+            a2.axhspan(*last["window"], color="grey", alpha=0.15, lw=0, label="target window")
     for ax in (a1, a2):
         if epochs and epochs[0] <= arch_update_epoch <= epochs[-1]:
             ax.axvline(arch_update_epoch, color="#c0392b", ls="--", lw=0.8, label="arch updates start")
