@@ -79,9 +79,11 @@ def load_table(result: SearchResult, table_path: Optional[str]):
 
 def describe_net(net_config, space, table, input_size: int) -> dict:
     """MACs, params and table cost of a derived network (search epochs and derive alike)."""
+    import torch
     from models import build_model, count_macs, count_params
     from search_space.derive import lut_cost
-    model = build_model(net_config, num_classes=space.num_classes)
+    with torch.random.fork_rng(devices=[]):  # a search's data order must not depend on what it describes
+        model = build_model(net_config, num_classes=space.num_classes)
     return {"macs_m": count_macs(model, input_size) / 1e6, "params_m": count_params(model) / 1e6,
             "table_cost": lut_cost(space, table, net_config), "cost_units": table.units}
 

@@ -130,6 +130,27 @@ def test_target_search_logs_and_derives_within_target(search_run, tmp_path):
     assert load_net_config(str(tmp_path / "w")) == nc
 
 
+def test_what_a_search_emits_does_not_change_its_trajectory(search_run, tmp_path):
+    """Describing a derived net builds a model: it must not draw from the RNG that drives data
+    order and augmentation (the three derives of a target run describe different nets)."""
+    import torch
+    from engine.derive_run import describe_net
+    data, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    state = torch.get_rng_state()
+    describe_net(load_net_config(run_dir), space, table, cfg.data.input_size)
+    assert torch.equal(state, torch.get_rng_state())
+    lo, hi = cost_range(space, table)
+    target = [f"optim.sub_obj.target_mode=abs", f"optim.sub_obj.target={lo + 0.5 * (hi - lo)}"]
+    params = []
+    for derive in ("window", "argmax"):
+        c = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
+                        SEARCH_OPTS + target + [f"optim.sub_obj.target_derive={derive}"])
+        rd = run_search(c, RunOptions(data, str(tmp_path / derive), device="cpu", quiet=True))
+        params.append({k: v for k, v in json.load(open(os.path.join(rd, "arch_params.json"))).items()})
+    assert params[0] == params[1]
+
+
 def test_window_budgets(search_run, tmp_path, capsys):
     _, cfg, run_dir = search_run
     space, table = _space_table(cfg)
