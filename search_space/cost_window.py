@@ -149,8 +149,8 @@ def best_in_window(space: SearchSpace, table: CostTable, probs: ArchProbs, min_c
         below, above = reachable[reachable < min_cost], reachable[reachable > max_cost]
         near = ", ".join(filter(None, [f"nearest below {below.max():.6g}" if len(below) else "",
                                        f"nearest above {above.min():.6g}" if len(above) else ""]))
-        raise InputError(f"no architecture has a table cost in [{min_cost:g}, {max_cost:g}] ({near}; "
-                         f"the space spans {cheapest:.6g} .. {dearest:.6g})")
+        raise InputError(f"no architecture has a table cost in [{min_cost:g}, {max_cost:g}] ("
+                         + (f"{near}; " if near else "") + f"the space spans {cheapest:.6g} .. {dearest:.6g})")
     idx = np.nonzero(ok)[0]
     i = int(idx[np.argmax(final.score[idx])])
     net = _backtrack(space, final, i)
