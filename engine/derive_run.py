@@ -172,7 +172,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
             "unconstrained": {"cost": argmax_point[0], "log_score": argmax_point[1], "net_config": argmax.to_text()},
             "budgets": [{"budget": r["budget"], "window": r.get("window"), "cost": r["table_cost"],
                          "log_score": r["log_score"], "folder": r["folder"]} for r in records if r["rank"] == 1]})
-        plot_pareto(points, os.path.join(out, "pareto.png"), table.units, argmax_point, picks)
+        plot_pareto(points, os.path.join(out, "pareto.png"), table.units, argmax_point, picks, window)
     return records
 
 

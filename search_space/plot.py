@@ -114,10 +114,12 @@ def plot_history(history: Sequence[dict], path: str, cost_units: str = "", arch_
     return _save(fig, path)
 
 
-def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax=None, picks=()) -> str:
+def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax=None, picks=(),
+                window: float = None) -> str:
     """Cost vs log score of the Pareto-optimal architectures of a searched space: ``points`` =
     (cost, log score); ``argmax`` = (cost, log score) of the paper's derive; ``picks`` =
-    (budget, cost, log score) of budget derives."""
+    (budget, cost, log score) of budget derives; ``window``: the picks are window derives with
+    cost in [budget * (1 - window), budget] (shaded)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -127,13 +129,17 @@ def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax
     ax.scatter(xs, ys, s=6, color="#5d6d7e")
     for i, (budget, cost, score) in enumerate(picks):
         ax.axvline(budget, color="#f5b041", ls="--", lw=0.8, label="budget" if i == 0 else None)
-        ax.scatter([cost], [score], s=40, color="#e67e22", zorder=3, label="best within budget" if i == 0 else None)
+        if window:
+            ax.axvspan(budget * (1 - window), budget, color="#f5b041", alpha=0.2, lw=0,
+                       label=f"window [{1 - window:g} budget, budget]" if i == 0 else None)
+        ax.scatter([cost], [score], s=40, color="#e67e22", zorder=3,
+                   label=("best in window" if window else "best within budget") if i == 0 else None)
     if argmax is not None:
         ax.scatter([argmax[0]], [argmax[1]], s=110, marker="*", color="#c0392b", zorder=4,
                    label="unconstrained derive (paper)")
     ax.set_xlabel(f"table cost ({units})")
     ax.set_ylabel("log score (route × op probabilities)")
     ax.set_title("one search, many budgets", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return _save(fig, path)
