@@ -444,7 +444,9 @@ class SearchRun:
         info.update(m)
         atomic_write_json(os.path.join(self.run_dir, "derived.json"), dict(info, epoch=self.history[-1]["epoch"]))
         self.log.info(f"derived network measured on {m['measured_on']} (batch {m['measured_batch']}, "
-                      f"{m['measured_input_size']} px): {m['measured_ms']:.3f} ms, table {info['table_cost']:.3f} ms")
+                      f"{m['measured_input_size']} px; {m['measured_how']}): {m['measured_ms']:.3f} ms"
+                      + (f" (runs {', '.join(f'{v:.3f}' for v in m['measured_ms_runs'])})" if "measured_ms_runs" in m else "")
+                      + f", table {info['table_cost']:.3f} ms")
 
     def verify_replicas(self):
         """Multi-process runs: check every rank ended with rank 0's architecture parameters."""

@@ -3,7 +3,7 @@ r"""Does a target-seeking search hit its target? Three demo searches with target
 latency table), then budget derives of one search checked against brute-force enumeration.
 
     python -m tools.benchmark_target [--fractions 0.3,0.5,0.7] [--mode abs] [--weight 1.0]
-                                     [--derive window] [--tolerance 0.05]
+                                     [--derive window] [--tolerance 0.05] [--measure_latency]
                                      [--save runs/benchmark_target] [--opts KEY=VALUE ...]
 
 (default --opts: optim.arch.alpha_lr=0.03 optim.arch.beta_lr=0.03)
@@ -83,6 +83,8 @@ def main(argv=None):
     p.add_argument("--weight", type=float, default=1.0, help="optim.sub_obj.target_weight")
     p.add_argument("--derive", default="window", help="optim.sub_obj.target_derive (window | budget | argmax)")
     p.add_argument("--tolerance", type=float, default=0.05, help="optim.sub_obj.target_tolerance")
+    p.add_argument("--measure_latency", action="store_true",
+                   help="also time each emitted network on the table's device (search --measure_latency)")
     p.add_argument("--save", default=os.path.join("runs", "benchmark_target"), help="parent folder of the search runs")
     p.add_argument("--opts", nargs="*", default=["optim.arch.alpha_lr=0.03", "optim.arch.beta_lr=0.03"],
                    metavar="KEY=VALUE",
@@ -110,7 +112,8 @@ def main(argv=None):
                                   f"optim.sub_obj.target_derive={args.derive}",
                                   f"optim.sub_obj.target_tolerance={args.tolerance}"]
         run_dir = run_search(load_config(base, opts, kind="search"),
-                             RunOptions(None, args.save, device="cpu", quiet=True))
+                             RunOptions(None, args.save, device="cpu", quiet=True,
+                                        measure_latency=args.measure_latency))
         runs.append(run_dir)
         with open(os.path.join(run_dir, "derived.json")) as fh:
             info = json.load(fh)
@@ -121,12 +124,15 @@ def main(argv=None):
     def err(c, t):
         return f"{c:.4f} ({100 * (c / t - 1):+.1f}%)"
     print(f"\nemitted: target_derive={args.derive} (window = [target x {1 - args.tolerance:g}, target])")
-    print("| target (fraction) | emitted | window derive | best within target | paper derive (argmax) | "
-          "expected cost (all ops) | log score: window / within |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    measured = args.measure_latency
+    print("| target (fraction) | emitted | " + ("emitted, measured | " if measured else "")
+          + "window derive | best within target | paper derive (argmax) | expected cost (all ops) | "
+          "log score: window / within |")
+    print("| --- " * (7 + measured) + "|")
     for r in rows:
         t, i = r["target"], r["info"]
-        print(f"| {t:.4f} ({r['fraction']:.0%}) | {err(i['table_cost'], t)} | {err(i['window_table_cost'], t)}"
+        print(f"| {t:.4f} ({r['fraction']:.0%}) | {err(i['table_cost'], t)} | "
+              + (f"{err(i['measured_ms'], t)} | " if measured else "") + f"{err(i['window_table_cost'], t)}"
               f"{' (empty)' if i['window_empty'] else ''} | {err(i['budget_table_cost'], t)} | "
               f"{err(i['argmax_table_cost'], t)} | {err(r['expected'], t)} | "
               f"{i['log_score']['window']:.3f} / {i['log_score']['budget']:.3f} |")
