@@ -296,7 +296,7 @@ class SearchRun:
         info.update(target=self.target, derive=sub.target_derive, window=[lo, hi],
                     window_empty=window is None, argmax_table_cost=costs["argmax"],
                     budget_table_cost=costs["budget"], window_table_cost=costs["window"],
-                    log_score={"budget": within.log_score,
+                    log_scores={"budget": within.log_score,
                                "window": (window or within).log_score})
         return chosen, info
 

@@ -135,7 +135,7 @@ def main(argv=None):
               + (f"{err(i['measured_ms'], t)} | " if measured else "") + f"{err(i['window_table_cost'], t)}"
               f"{' (empty)' if i['window_empty'] else ''} | {err(i['budget_table_cost'], t)} | "
               f"{err(i['argmax_table_cost'], t)} | {err(r['expected'], t)} | "
-              f"{i['log_score']['window']:.3f} / {i['log_score']['budget']:.3f} |")
+              f"{i['log_scores']['window']:.3f} / {i['log_scores']['budget']:.3f} |")
     emitted = [r["info"]["table_cost"] for r in rows]
     ordered = all(a < b for a, b in zip(emitted, emitted[1:]))
     hit = all(abs(c / r["target"] - 1) <= 0.05 + 1e-9 for c, r in zip(emitted, rows))

@@ -118,7 +118,7 @@ def test_target_search_logs_and_derives_within_target(search_run, tmp_path):
     assert not info["window_empty"] and 0.95 * target - 1e-6 <= info["table_cost"] <= target + 1e-6
     assert info["window"] == pytest.approx([0.95 * target, target])
     assert info["budget_table_cost"] <= target + 1e-6 and "argmax_table_cost" in info
-    assert info["log_score"]["window"] <= info["log_score"]["budget"] + 1e-9  # the window can only cost score
+    assert info["log_scores"]["window"] <= info["log_scores"]["budget"] + 1e-9  # the window can only cost score
     nc = load_net_config(run_dir)
     assert lut_cost(space, table, nc) == pytest.approx(info["table_cost"])
     log = open(os.path.join(run_dir, "log.txt")).read()
