@@ -132,7 +132,8 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
     argmax_point = (describe(argmax, result, table)["table_cost"], arch_log_score(result.space, probs, argmax))
     jobs = []  # (folder, budget, [choices], extra info)
     if max_cost is not None or budgets:
-        fronts = pareto_fronts(result.space, table, probs, k=topk)
+        # the fronts answer "<= budget" and feed pareto.json; a single window needs none
+        fronts = pareto_fronts(result.space, table, probs, k=topk) if window is None or budgets else None
         for budget in ([max_cost] if max_cost is not None else []) + list(budgets):
             folder = out if max_cost is not None and budget == max_cost and not budgets else \
                 os.path.join(out, f"budget_{budget:g}")
@@ -147,6 +148,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
         fronts = None
         jobs.append((out, None, None, {}))
     records = []
+    sub = result.cfg.optim.sub_obj
     for folder, budget, choices, extra in jobs:
         nets = [(argmax, argmax_point[1])] if choices is None else [(c.net_config, c.log_score) for c in choices]
         for rank, (net_config, score) in enumerate(nets, start=1):
@@ -155,7 +157,8 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                         "best within budget (exact)" if window is None else
                         f"best in [{budget * (1 - window):g}, {budget:g}] (cost window, search_space.cost_window)",
                         epoch=result.epoch, table=table.meta.get("path") or table.meta.get("source"),
-                        run_target=result.cfg.optim.sub_obj.target or None, **extra)
+                        run_target=sub.target or None, run_target_derive=sub.target_derive if sub.target else None,
+                        run_target_tolerance=sub.target_tolerance if sub.target else None, **extra)
             if measure_latency:
                 from search_space.latency import measure_on_table_device
                 info.update(measure_on_table_device(net_config, table, result.space.num_classes))

@@ -48,7 +48,7 @@ def build_parser():
 
 @main_guard
 def main(argv=None):
-    from engine.derive_run import derive_run, load_search_result
+    from engine.derive_run import derive_run
     from search_space.budget import parse_budgets
     args = build_parser().parse_args(argv)
     budgets = parse_budgets(args.budgets) if args.budgets else ()
@@ -64,11 +64,11 @@ def main(argv=None):
               f"{r['macs_m']:.1f}M MACs, log score {r['log_score']:.3f} -> {r['folder']}")
     target = records[0].get("run_target") if records else None
     if target and args.max_cost is None and not budgets:
-        sub = load_search_result(args.load_path).cfg.optim.sub_obj
-        again = {"window": f"--max_cost {target:g} --window {sub.target_tolerance:g}",
-                 "budget": f"--max_cost {target:g}"}.get(sub.target_derive)
+        emitted = records[0]["run_target_derive"]
+        again = {"window": f"--max_cost {target:g} --window {records[0]['run_target_tolerance']:g}",
+                 "budget": f"--max_cost {target:g}"}.get(emitted)
         if again:
-            print(f"note: this run searched for target {target:g} and wrote its {sub.target_derive} derive: "
+            print(f"note: this run searched for target {target:g} and wrote its {emitted} derive: "
                   f"{again} gives that one")
 
 
