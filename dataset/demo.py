@@ -1,5 +1,5 @@
 """Built-in demo dataset: procedurally drawn shapes and textures, written as JPEGs in the
-ImageNet layout (``train/<class>/*.jpg``, ``val/<class>/*.jpg``) so the real list -> LMDB ->
+ImageNet layout (``train/<class>/*.jpg``, ``val/<class>/*.jpg``, plus a held-out ``test/``) so the real list -> LMDB ->
 loader path runs on it. Deterministic by seed; generated once into a cache folder.
 
     python -m dataset.demo --out .cache/demo_data [--num_classes 10 --train_per_class 200]
@@ -92,24 +92,26 @@ def draw_sample(cls: str, size: int, rng: random.Random) -> Image.Image:
 
 
 def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: int = 200,
-             val_per_class: int = 50, image_size: int = 40, seed: int = 0, quiet: bool = False) -> str:
+             val_per_class: int = 50, image_size: int = 40, seed: int = 0, quiet: bool = False,
+             test_per_class: int = 50) -> str:
     """Generate (once) and return ``root``. Regenerates when the parameters differ."""
     if not 1 <= num_classes <= len(CLASSES):
         from engine.errors import DataError
         raise DataError(f"demo dataset: num_classes must be 1..{len(CLASSES)}, got {num_classes}")
     params = {"num_classes": num_classes, "train_per_class": train_per_class, "val_per_class": val_per_class,
-              "image_size": image_size, "seed": seed, "version": 1}
+              "test_per_class": test_per_class, "image_size": image_size, "seed": seed, "version": 2}
     marker = os.path.join(root, "demo_dataset.json")
     if os.path.isfile(marker):
         with open(marker) as f:
             if json.load(f) == params:
                 return root
-    for split in ("train", "val", "lmdb", "lists"):  # stale content of other parameters
+    for split in ("train", "val", "test", "lmdb", "lists"):  # stale content of other parameters
         shutil.rmtree(os.path.join(root, split), ignore_errors=True)
     if not quiet:
         print(f"generating the demo dataset in {root} ({num_classes} classes, "
               f"{train_per_class}+{val_per_class} images per class)")
-    for split, per_class in (("train", train_per_class), ("val", val_per_class)):
+    # test: a third split that neither a search nor retrain's model selection sees (--test_split test)
+    for split, per_class in (("train", train_per_class), ("val", val_per_class), ("test", test_per_class)):
         for c, name in enumerate(CLASSES[:num_classes]):
             folder = os.path.join(root, split, f"{c:02d}_{name}")
             os.makedirs(folder, exist_ok=True)

@@ -179,6 +179,39 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
     return records
 
 
+def derive_random(run_dir: str, n: int, max_cost: float, window: Optional[float] = None, seed: int = 0,
+                  out: Optional[str] = None, table_path: Optional[str] = None) -> List[dict]:
+    """``n`` distinct architectures of the run's space drawn uniformly among those with table cost
+    in [max_cost * (1 - window), max_cost] (without ``window``: cost <= max_cost): the baseline a
+    search is compared with (search_space.random_arch). Written to OUT/random/<i>/."""
+    import torch
+    from search_space.budget import cost_range
+    from search_space.random_arch import sample_in_window
+    if n < 1:
+        raise InputError(f"--random must be >= 1, got {n}")
+    if max_cost is None:
+        raise InputError("--random needs --max_cost X (the cost of the architectures to draw)")
+    if max_cost <= 0:
+        raise InputError(f"--max_cost must be > 0, got {max_cost:g}")
+    if window is not None and not 0 < window < 1:
+        raise InputError(f"--window must be in (0, 1), got {window:g}")
+    result = load_search_result(run_dir)
+    table = load_table(result, table_path)
+    lo = max_cost * (1 - window) if window is not None else min(cost_range(result.space, table)[0], max_cost)
+    nets = sample_in_window(result.space, table, lo, max_cost, n, torch.Generator().manual_seed(seed))
+    out = os.path.join(out or os.path.join(run_dir, "derive"), "random")
+    records = []
+    for i, net_config in enumerate(nets):
+        info = dict(describe(net_config, result, table), derive=f"uniform random in [{lo:g}, {max_cost:g}] "
+                    f"(search_space.random_arch)", window=[lo, max_cost], seed=seed, index=i,
+                    table=table.meta.get("path") or table.meta.get("source"))
+        folder = os.path.join(out, str(i))
+        write_derived(folder, net_config, info)
+        records.append(dict(info, folder=folder))
+    atomic_write_json(os.path.join(out, "random.json"), records)
+    return records
+
+
 def _front_of(points):
     """Non-dominated subset of (cost, score) points (a top-k front holds dominated ones too)."""
     best, out = float("-inf"), []

@@ -28,6 +28,7 @@ class RunOptions:
     quiet: bool = False
     stop_after: int = 0  # stop after this many epochs in this invocation (resume later); 0 = run to the end
     measure_latency: bool = False  # time the final derived network on the cost table's device
+    test_split: Optional[str] = None  # retrain: a held-out split evaluated once, with the final weights
 
 
 def find_resume_dir(resume: str, save: str, prefix: str) -> str:

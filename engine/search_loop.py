@@ -300,6 +300,13 @@ class SearchRun:
                                "window": (window or within).log_score})
         return chosen, info
 
+    def diagnose(self, net_config) -> dict:
+        """Collapse diagnostics of this epoch (search_space.diagnostics): op entropy, skip share and
+        depth of the derived net, and whether it changed since the last epoch."""
+        from search_space.diagnostics import collapse_stats
+        prev = self.history[-1]["net_config"] if self.history and "net_config" in self.history[-1] else None
+        return collapse_stats(self.space, self.net.head_alphas, self.net.stack_alphas, net_config, prev)
+
     def describe(self, net_config) -> dict:
         from engine.derive_run import describe_net
         return describe_net(net_config, self.space, self.cost_table, self.cfg.data.input_size)
@@ -372,12 +379,14 @@ class SearchRun:
             weight = self.weight_pass(epoch)
             val = self.validate() if epoch >= sp.val_start_epoch else None
             net_config, info = self.derive_epoch()
+            diag = self.diagnose(net_config)
             self.write_outputs(epoch, net_config, info, val)
             with torch.no_grad():
                 exp_cost = self.net.expected_cost(self.cost_table).item()
             epoch_time = time.monotonic() - epoch_start
             rec = {"epoch": epoch, "weight": weight, "arch": arch, "val": val, "derived": info,
-                   "expected_cost": exp_cost, "epoch_time_s": epoch_time}
+                   "net_config": net_config.to_text(),
+                   "expected_cost": exp_cost, "diagnostics": diag, "epoch_time_s": epoch_time}
             self.history.append(rec)
             msg = (f"epoch {epoch}: weights loss {weight['loss']:.3f} top1 {weight['top1']:.1f}% lr {weight['lr']:.4g}"
                    + (f" | arch loss {arch['loss']:.3f} cost {arch['cost']:.3f}" if arch else "")
@@ -387,6 +396,8 @@ class SearchRun:
                    + (f" (target {self.target:g}, {info['derive']} derive; window {info['window_table_cost']:.3f}"
                       f"{' (empty window)' if info['window_empty'] else ''}, budget {info['budget_table_cost']:.3f}, "
                       f"argmax {info['argmax_table_cost']:.3f})" if self.target else "")
+                   + f" | op entropy {diag['op_entropy_rel']:.2f}, skip {diag['skip_share']:.2f}, depth "
+                     f"{diag['depth_blocks']}/{diag['depth_layers']}{', changed' if diag['changed'] else ''}"
                    + f" | {format_duration(epoch_time)}")
             self.log.info(msg)
             self.tb.scalar("weight/loss", weight["loss"], epoch)
@@ -401,6 +412,9 @@ class SearchRun:
                 for k in ("loss", "top1", "top5"):
                     self.tb.scalar(f"val/{k}", val[k], epoch)
             self.tb.scalar("cost/expected", exp_cost, epoch)
+            for k, v in diag.items():
+                if v is not None:
+                    self.tb.scalar(f"collapse/{k}", float(v), epoch)
             self.tb.scalar("derived/macs_m", info["macs_m"], epoch)
             self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
             if self.target:

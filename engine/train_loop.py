@@ -32,6 +32,9 @@ class TrainRun:
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("train",), cfg.data.train_data_type)
         check_data_root(self.data_root, ("val",), cfg.data.val_data_type)
+        if opts.test_split:
+            check_split_name(opts.test_split, "--test_split")
+            check_data_root(self.data_root, (opts.test_split,), cfg.data.val_data_type)
         ctx = open_run("retrain", cfg, opts, self.info)
         self.run_dir, self.log, self.tb, self.ckpt, resume_dir = (ctx.run_dir, ctx.log, ctx.tb, ctx.ckpt,
                                                                    ctx.resume_dir)
@@ -154,8 +157,14 @@ class TrainRun:
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
                 break
+        results = {"best": self.best, "history": self.history}
+        if self.history:
+            last = self.history[-1]
+            results["final"] = {"epoch": last["epoch"], **last["val"]}
+        if self.opts.test_split and self.history and self.history[-1]["epoch"] == epochs - 1:
+            results["test"] = self.evaluate_test()
         if self.info.is_main:
-            atomic_write_json(os.path.join(self.run_dir, "results.json"), {"best": self.best, "history": self.history})
+            atomic_write_json(os.path.join(self.run_dir, "results.json"), results)
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
         if self.history:
             self.tb.hparams(flat_hparams(self.cfg), {"final/best_val_top1": self.best["top1"],
@@ -169,6 +178,29 @@ class TrainRun:
         return self.run_dir
 
 
+    def evaluate_test(self) -> dict:
+        """The final weights (not the best-val epoch's) on the held-out test split, once."""
+        from dataset.loader import DevicePrefetcher, build_dataset, build_loader
+        split = self.opts.test_split
+        loader = build_loader(build_dataset(self.data_root, split, self.cfg, train=False), self.batch_size, False,
+                              self.cfg.data.num_workers, self.device, self.info, self.cfg.train_params.seed)
+        res = evaluate(self.model, DevicePrefetcher(loader, self.device, self.opts.channels_last), self.device,
+                       self.opts.amp, wrap=lambda it: self._progress(it, f"{split} (final weights)", len(loader)))
+        res.update(split=split, epoch=self.history[-1]["epoch"])
+        self.log.info(f"{split} split, final weights (epoch {res['epoch']}): top1 {res['top1']:.2f}% "
+                      f"top5 {res['top5']:.2f}% loss {res['loss']:.3f} ({res['count']} images; never used for "
+                      f"model selection)")
+        self.tb.scalar(f"{split}/top1", res["top1"], res["epoch"])
+        return res
+
+
+def check_split_name(split: str, option: str) -> None:
+    """A split name is one folder/list name: letters, digits, '_' and '-'."""
+    import re
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", split or ""):
+        raise InputError(f"{option} {split!r}: a split name (a folder or lists/<name>.txt under --data_path)")
+
+
 def run_retrain(cfg, net_config, opts: RunOptions) -> str:
     run = TrainRun(cfg, net_config, opts)
     try:
@@ -178,8 +210,8 @@ def run_retrain(cfg, net_config, opts: RunOptions) -> str:
 
 
 def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], device_name: str = "auto",
-                     amp: bool = False, quiet: bool = False, state: Optional[dict] = None) -> dict:
-    """Evaluate a net_config + weights.pt (``state``: its contents, when already read) on the val split."""
+                     amp: bool = False, quiet: bool = False, state: Optional[dict] = None, split: str = "val") -> dict:
+    """Evaluate a net_config + weights.pt (``state``: its contents, when already read) on a split."""
     from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
     from engine.device import resolve_device
     from engine.weights import load_weights, num_classes_of, read_state_dict
@@ -192,8 +224,9 @@ def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], de
     model = build_model(net_config, num_classes=num_classes)
     load_weights(model, weights, state)
     root = resolve_data_root(data_path, cfg, announce=not quiet)
-    check_data_root(root, ("val",), cfg.data.val_data_type)
-    loader = build_loader(build_dataset(root, "val", cfg, train=False), cfg.data.batch_size, False,
+    check_split_name(split, "--split")
+    check_data_root(root, (split,), cfg.data.val_data_type)
+    loader = build_loader(build_dataset(root, split, cfg, train=False), cfg.data.batch_size, False,
                           cfg.data.num_workers, device)
     return evaluate(model.to(device), DevicePrefetcher(loader, device), device, amp,
                     wrap=lambda it: progress(it, "validation", total=len(loader), enabled=not quiet,

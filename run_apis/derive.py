@@ -6,6 +6,7 @@ within a cost budget, or one per budget from a single search.
     python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16
     python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16 --window 0.05  # cost in [0.95X, X]
     python -m run_apis.derive --load_path runs/search-X --max_cost 12 --topk 3 --measure_latency
+    python -m run_apis.derive --load_path runs/search-X --random 10 --max_cost 12 --window 0.05  # baseline
 
 The score of an architecture is the product of its route probabilities and of its chosen ops'
 probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
@@ -14,7 +15,10 @@ a DP over costs rounded to 1/65536 of the dearest network, the result checked on
 (README "Budget-aware search").
 
 Writes under --out (default RUN/derive): net_config, arch.png, derived.json (table cost, MACs,
-params, log score); --topk K: topk/<rank>/...; --budgets: budget_<X>/..., pareto.json, pareto.png.
+params, log score); --topk K: topk/<rank>/...; --budgets: budget_<X>/..., pareto.json, pareto.png;
+--random N: random/<i>/... and random.json -- N distinct architectures drawn uniformly among those
+of the space with table cost in the window (the baseline a search must beat; README "Does the
+search beat random?").
 """
 from __future__ import annotations
 
@@ -39,6 +43,10 @@ def build_parser():
                    help="use the budget: per budget X, the best architecture with cost in [X*(1-TOL), X] "
                         "(e.g. 0.05; what a search with a target emits by default)")
     p.add_argument("--topk", type=int, default=1, metavar="K", help="the K best architectures per budget")
+    p.add_argument("--random", type=int, default=None, metavar="N",
+                   help="instead of deriving: N distinct architectures drawn uniformly among those with table cost "
+                        "in [X*(1-TOL), X] (--max_cost X --window TOL; without --window: cost <= X)")
+    p.add_argument("--seed", type=int, default=0, help="--random: seed of the draws (default 0)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/derive)")
     p.add_argument("--measure_latency", action="store_true",
                    help="also time each derived network on the table's device (same statistic as profile --measure)")
@@ -51,6 +59,8 @@ def main(argv=None):
     from engine.derive_run import derive_run
     from search_space.budget import parse_budgets
     args = build_parser().parse_args(argv)
+    if args.random is not None:
+        return _random(args)
     budgets = parse_budgets(args.budgets) if args.budgets else ()
     records = derive_run(args.load_path, args.out, args.table, args.max_cost, budgets, args.topk,
                          args.measure_latency, args.window)
@@ -70,6 +80,21 @@ def main(argv=None):
         if again:
             print(f"note: this run searched for target {target:g} and wrote its {emitted} derive: "
                   f"{again} gives that one")
+
+
+def _random(args):
+    from engine.derive_run import derive_random
+    from engine.errors import InputError
+    if args.budgets or args.topk != 1 or args.measure_latency:
+        raise InputError("--random draws at one cost: use it with --max_cost [--window], not --budgets/--topk/"
+                         "--measure_latency")
+    records = derive_random(args.load_path, args.random, args.max_cost, args.window, args.seed, args.out, args.table)
+    if args.json:
+        print(json.dumps(records))
+        return
+    for r in records:
+        print(f"random #{r['index']}: table cost {r['table_cost']:.4f} {r['cost_units']}, {r['macs_m']:.1f}M MACs, "
+              f"{r['params_m']:.3f}M params -> {r['folder']}")
 
 
 if __name__ == "__main__":

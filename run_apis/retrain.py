@@ -7,7 +7,8 @@ r"""Retrain a derived network from scratch.
     torchrun --nproc_per_node 8 -m run_apis.retrain --load_path ... --data_path ...
 
 Writes a run folder with weights.pt (best val top-1), net_config, checkpoint.pt, log.txt, tb/,
-results.json.
+results.json (best val epoch, final epoch, and with --test_split the final weights' accuracy on a
+split that model selection never saw).
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def build_parser():
     src.add_argument("--load_path", help="folder with a net_config (e.g. a search run)")
     src.add_argument("--net_config", help="zoo name (densenas_a/b/c) or net_config file")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.add_argument("--test_split", default=None, metavar="SPLIT",
+                   help="after the last epoch, evaluate the final weights once on this held-out split (e.g. test: "
+                        "DATA/test/ or DATA/lists/test.txt); never used for model selection; results.json 'test'")
     p.add_argument("--stop_after_epochs", type=int, default=0, metavar="N",
                    help="stop after N epochs in this invocation; continue with --resume")
     return p
@@ -53,7 +57,7 @@ def main(argv=None):
     net_config = load_net_config(source)
     run_dir = run_retrain(cfg, net_config, RunOptions(args.data_path, args.save, resume_dir, args.device,
                                                       args.amp, args.channels_last, args.quiet,
-                                                      args.stop_after_epochs))
+                                                      args.stop_after_epochs, test_split=args.test_split))
     print(run_dir)
 
 

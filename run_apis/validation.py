@@ -1,4 +1,4 @@
-"""Evaluate a derived network: net_config + weights.pt on the val split.
+"""Evaluate a derived network: net_config + weights.pt on the val split (or --split NAME).
 
     python -m run_apis.validation --load_path runs/retrain-X [--data_path /data/imagenet]
     python -m run_apis.validation --pretrained densenas_a --data_path /data/imagenet
@@ -30,6 +30,8 @@ def build_parser():
     p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
     p.add_argument("--config", default=None, help="train config (data settings); default: demo or imagenet")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides of --config keys")
+    p.add_argument("--split", default="val", metavar="SPLIT",
+                   help="split to evaluate: val (default), or e.g. test (DATA/test/ or DATA/lists/test.txt)")
     p.add_argument("--device", default="auto", help="cpu | cuda | auto")
     p.add_argument("--amp", action="store_true", help="autocast (bf16 on CPU, bf16/fp16 on CUDA)")
     p.add_argument("--measure_latency", choices=["cpu", "cuda"], default=None,
@@ -62,7 +64,7 @@ def main(argv=None):
         print(f"{net_config.net_type} network: {result['macs_m']:.2f}M MACs at {cfg.data.input_size}px, "
               f"{result['params_m']:.3f}M params, {num_classes} classes")
     result.update(validate_weights(net_config, weights, cfg, args.data_path, args.device, args.amp, quiet=args.json,
-                                   state=state))
+                                   state=state, split=args.split))
     if args.measure_latency:
         import torch
         from engine.device import resolve_device
@@ -73,7 +75,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f} "
+        print(f"{args.split}: top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f} "
               f"({result['count']} images)" + (f"  latency {result['measured_ms']:.2f} ms" if args.measure_latency else ""))
 
 

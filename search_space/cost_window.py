@@ -88,49 +88,56 @@ class WindowResult:
     max_error: float    # E: largest |rounded - exact| cost of any architecture
 
 
-def best_in_window(space: SearchSpace, table: CostTable, probs: ArchProbs, min_cost: float, max_cost: float,
-                   bins: int = DEFAULT_BINS) -> WindowResult:
-    """The highest-scoring architecture with ``min_cost <= cost <= max_cost`` (see module doc)."""
-    table = table.check_fits(space)
-    probs.check_fits(space)
-    if not (min_cost <= max_cost):
-        raise InputError(f"cost window: lower bound {min_cost:g} is above the upper bound {max_cost:g}")
+def _grid(space: SearchSpace, table: CostTable, bins: int):
+    """Resolution ``delta`` and the rounding ``q(cost) -> int`` of a space's costs."""
     cheapest, dearest = cost_range(space, table)
     delta = max(abs(dearest), abs(cheapest), 1e-12) / bins
+    return cheapest, dearest, delta, (lambda c: int(round(c / delta)))
 
-    def q(c):
-        return int(round(c / delta))
+
+def _walk(space: SearchSpace, table: CostTable, q, combine, unit: float, log_p=None, keep: bool = False):
+    """Run the block DAG over rounded costs. ``combine`` merges the parts feeding a stage (best
+    score per bin for the derive, summed counts for sampling); ``unit`` is the empty partial's
+    value; ``log_p(kind, *index)`` the log probability of a choice (None: all 0, uniform).
+    Returns (final distribution, number of summed entries). ``keep``: keep every stage's arrays
+    (sampling walks back through them)."""
+    def lp(*key):
+        return 0.0 if log_p is None else log_p(*key)
+
+    def release(d):
+        if not keep:
+            _release(d)
 
     ops = [o for o, n in enumerate(space.stack_ops) if n != SKIP]
     skip = space.stack_ops.index(SKIP) if SKIP in space.stack_ops else None
     n_head = len(space.head_ops)
     base = table.input + table.classifier
     blocks: List[Optional[_Dist]] = [None] * (space.final + 1)
-    blocks[0] = _Dist(q(base), np.zeros(1), np.asarray([float(base)]))
+    blocks[0] = _Dist(q(base), np.full(1, unit), np.asarray([float(base)]))
     terms = 1 + 1 + 1  # input + classifier + final branch, then per block: head + layers
     for j in space.routing_blocks:
         parts = []
         for r, src in enumerate(space.in_routes[j]):
-            route = _log(probs.routes[src][space.route_index(src, j)])
+            route = lp("route", src, space.route_index(src, j))
             for o in range(n_head):
                 c = float(table.head[j - 1][r][o])
-                parts.append(_Part(blocks[src], q(c), route + _log(probs.head[j - 1][r][o]), c, ("head", r, o)))
-        run = _combine(parts)      # all stack layers so far non-skip
+                parts.append(_Part(blocks[src], q(c), route + lp("head", j, r, o), c, ("head", r, o)))
+        run = combine(parts)       # all stack layers so far non-skip
         skipped = None             # a skip has been taken: only skips follow (canonical stacks)
         for l in range(space.num_layers[j]):
-            row_c, row_p = table.stack[j - 1][l], probs.stack[j - 1][l]
-            new_run = _combine([_Part(run, q(row_c[o]), _log(row_p[o]), float(row_c[o]), ("op", o)) for o in ops])
+            row_c = table.stack[j - 1][l]
+            new_run = combine([_Part(run, q(row_c[o]), lp("stack", j, l, o), float(row_c[o]), ("op", o)) for o in ops])
             new_skipped = None
             if skip is not None:
-                c, s = float(row_c[skip]), _log(row_p[skip])
-                new_skipped = _combine([_Part(run, q(c), s, c, ("op", skip)), _Part(skipped, q(c), s, c, ("op", skip))])
-            _release(run)
-            _release(skipped)
+                c, s = float(row_c[skip]), lp("stack", j, l, skip)
+                new_skipped = combine([_Part(run, q(c), s, c, ("op", skip)), _Part(skipped, q(c), s, c, ("op", skip))])
+            release(run)
+            release(skipped)
             run, skipped = new_run, new_skipped
         if space.num_layers[j]:
-            blocks[j] = _combine([_Part(run, 0, 0.0, 0.0, ("end",)), _Part(skipped, 0, 0.0, 0.0, ("end",))])
-            _release(run)
-            _release(skipped)
+            blocks[j] = combine([_Part(run, 0, 0.0, 0.0, ("end",)), _Part(skipped, 0, 0.0, 0.0, ("end",))])
+            release(run)
+            release(skipped)
         else:
             blocks[j] = run
         terms += 1 + space.num_layers[j]
@@ -138,31 +145,58 @@ def best_in_window(space: SearchSpace, table: CostTable, probs: ArchProbs, min_c
     parts = []
     for r, src in enumerate(space.in_routes[space.final]):
         c = float(table.final[r]) if final_cost else 0.0
-        parts.append(_Part(blocks[src], q(c), _log(probs.routes[src][space.route_index(src, space.final)]), c,
+        parts.append(_Part(blocks[src], q(c), lp("route", src, space.route_index(src, space.final)), c,
                            ("final", src)))
-    final = _combine(parts)
+    return combine(parts), terms
+
+
+def _log_probs(probs: ArchProbs):
+    def log_p(kind, *i):
+        if kind == "route":
+            return _log(probs.routes[i[0]][i[1]])
+        rows = probs.head if kind == "head" else probs.stack
+        return _log(rows[i[0] - 1][i[1]][i[2]])
+    return log_p
+
+
+def best_in_window(space: SearchSpace, table: CostTable, probs: ArchProbs, min_cost: float, max_cost: float,
+                   bins: int = DEFAULT_BINS) -> WindowResult:
+    """The highest-scoring architecture with ``min_cost <= cost <= max_cost`` (see module doc)."""
+    table = table.check_fits(space)
+    probs.check_fits(space)
+    if not (min_cost <= max_cost):
+        raise InputError(f"cost window: lower bound {min_cost:g} is above the upper bound {max_cost:g}")
+    cheapest, dearest, delta, q = _grid(space, table, bins)
+    final, terms = _walk(space, table, q, _combine, 0.0, _log_probs(probs))
     max_error = terms * delta / 2
     tol = 1e-9 * max(1.0, abs(max_cost))
     ok = np.isfinite(final.score) & (final.exact >= min_cost - tol) & (final.exact <= max_cost + tol)
     if not ok.any():
-        reachable = final.exact[np.isfinite(final.score)]
-        below, above = reachable[reachable < min_cost], reachable[reachable > max_cost]
-        near = ", ".join(filter(None, [f"nearest below {below.max():.6g}" if len(below) else "",
-                                       f"nearest above {above.min():.6g}" if len(above) else ""]))
-        raise InputError(f"no architecture has a table cost in [{min_cost:g}, {max_cost:g}] ("
-                         + (f"{near}; " if near else "") + f"the space spans {cheapest:.6g} .. {dearest:.6g})")
+        raise InputError(empty_window_message(final.exact[np.isfinite(final.score)], min_cost, max_cost,
+                                              cheapest, dearest))
     idx = np.nonzero(ok)[0]
     i = int(idx[np.argmax(final.score[idx])])
-    net = _backtrack(space, final, i)
+    net = _backtrack(space, final, i, lambda d, k: int(d.back[k]))
     return WindowResult(BudgetChoice(net, float(final.exact[i]), float(final.score[i])), delta, max_error)
 
 
-def _backtrack(space: SearchSpace, final: _Dist, i: int):
+def empty_window_message(reachable, min_cost: float, max_cost: float, cheapest: float, dearest: float) -> str:
+    """"no architecture has a table cost in [lo, hi] (nearest below .., nearest above ..; ...)"."""
+    reachable = np.asarray(reachable)
+    below, above = reachable[reachable < min_cost], reachable[reachable > max_cost]
+    near = ", ".join(filter(None, [f"nearest below {below.max():.6g}" if len(below) else "",
+                                   f"nearest above {above.min():.6g}" if len(above) else ""]))
+    return (f"no architecture has a table cost in [{min_cost:g}, {max_cost:g}] ("
+            + (f"{near}; " if near else "") + f"the space spans {cheapest:.6g} .. {dearest:.6g})")
+
+
+def _backtrack(space: SearchSpace, final: _Dist, i: int, pick):
+    """The architecture behind bin ``i`` of ``final``; ``pick(dist, i)`` says which part fed it."""
     path, head, stack = [space.final], {}, {}
     layers: List[int] = []
     d, block = final, space.final
     while True:
-        part = d.parts[int(d.back[i])]
+        part = d.parts[pick(d, i)]
         i = d.offset + i - part.shift - part.src.offset
         kind = part.meta[0]
         if kind == "final":

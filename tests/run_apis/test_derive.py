@@ -185,3 +185,56 @@ def test_bad_target_is_a_one_line_error(search_run, tmp_path, opts, message):
                        text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_random_baseline_in_window(search_run, tmp_path, capsys):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    x = lo + 0.6 * (hi - lo)
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "r"), "--random", "4", "--max_cost", f"{x:.6f}",
+                 "--window", "0.1", "--seed", "3", "--json"])
+    records = json.loads(capsys.readouterr().out)
+    assert len(records) == 4
+    texts = set()
+    for r in records:
+        nc = load_net_config(r["folder"])
+        assert x * 0.9 - 1e-9 <= lut_cost(space, table, nc) <= x + 1e-9
+        texts.add(nc.to_text())
+    assert len(texts) == 4
+    assert len(json.load(open(tmp_path / "r" / "random" / "random.json"))) == 4
+    derive_main(["--load_path", run_dir, "--out", str(tmp_path / "r2"), "--random", "4", "--max_cost", f"{x:.6f}",
+                 "--window", "0.1", "--seed", "3", "--json"])
+    again = json.loads(capsys.readouterr().out)
+    assert [load_net_config(r["folder"]).to_text() for r in again] == \
+        [load_net_config(r["folder"]).to_text() for r in records]  # seeded
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--random", "3"], "needs --max_cost"),
+    (["--random", "0", "--max_cost", "1"], "must be >= 1"),
+    (["--random", "2", "--max_cost", "LO/2"], "no architecture has a table cost"),
+    (["--random", "100000000", "--max_cost", "HI"], "asked for"),
+    (["--random", "2", "--max_cost", "HI", "--topk", "2"], "not --budgets/--topk"),
+])
+def test_random_baseline_bad_input(search_run, tmp_path, capsys, args, message):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    args = [{"LO/2": f"{lo / 2:.6f}", "HI": f"{hi:.6f}"}.get(a, a) for a in args]
+    with pytest.raises(SystemExit) as e:
+        derive_main(["--load_path", run_dir, "--out", str(tmp_path / "bad")] + args)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not os.path.exists(tmp_path / "bad")
+
+
+def test_search_history_has_collapse_diagnostics(search_run):
+    _, _, run_dir = search_run
+    history = json.load(open(os.path.join(run_dir, "history.json")))
+    d = history[-1]["diagnostics"]
+    assert 0 < d["op_entropy_rel"] <= 1 and 0 <= d["skip_share"] <= 1
+    assert d["depth_blocks"] >= 1 and d["depth_layers"] >= d["depth_blocks"]
+    assert history[0]["diagnostics"]["changed"] is None and isinstance(d["changed"], bool)
+    assert history[-1]["net_config"] == load_net_config(run_dir).to_text()

@@ -180,3 +180,29 @@ def test_retrain_torchrun_two_processes_ddp(data_root, tmp_path):
     assert "world size 2" in log and "batch 4 per process (8 in total)" in log  # batch_size is the total
     model = build_model(load_net_config(str(run_dir)), num_classes=5)
     load_weights(model, str(run_dir / "weights.pt"))  # saved unwrapped: no module. prefix
+
+
+def test_test_split_final_weights(data_root, tmp_path, capsys):
+    from run_apis.retrain import main as retrain_main
+    from run_apis.validation import main as validation_main
+    net = tmp_path / "net_config"
+    net.write_text(NET)
+    cfg = os.path.join(ROOT, "configs", "demo_train.yaml")
+    opts = ["train_params.epochs=1", "data.batch_size=32", "data.num_classes=5", "data.steps_per_epoch=3",
+            "train_params.warmup_epochs=0"]
+    retrain_main(["--net_config", str(net), "--config", cfg, "--data_path", data_root, "--save", str(tmp_path / "r"),
+                  "--quiet", "--test_split", "test", "--device", "cpu", "--opts"] + opts)
+    run_dir = capsys.readouterr().out.strip().splitlines()[-1]
+    results = json.load(open(os.path.join(run_dir, "results.json")))
+    assert results["test"]["count"] == 5 * 50 and results["test"]["split"] == "test"
+    assert results["final"]["epoch"] == 0
+    validation_main(["--load_path", run_dir, "--data_path", data_root, "--config", cfg, "--split", "test",
+                     "--device", "cpu", "--json", "--opts", "data.num_classes=5"])
+    again = json.loads(capsys.readouterr().out)
+    assert again["top1"] == pytest.approx(results["test"]["top1"])  # one epoch: best = final weights
+    for bad in ("nosuch", "../val"):
+        with pytest.raises(SystemExit) as e:
+            retrain_main(["--net_config", str(net), "--config", cfg, "--data_path", data_root, "--save",
+                          str(tmp_path / "r2"), "--quiet", "--test_split", bad, "--opts"] + opts)
+        assert e.value.code == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1

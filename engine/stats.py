@@ -1,0 +1,104 @@
+"""Small, dependency-free statistics for benchmarks: exact Wilcoxon signed-rank test, bootstrap
+confidence interval of a mean, Kendall's tau-b, sample standard deviation."""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import List, Optional, Sequence, Tuple
+
+
+def mean(xs: Sequence[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
+
+
+def std(xs: Sequence[float]) -> float:
+    """Sample standard deviation (n - 1); nan for fewer than two values."""
+    if len(xs) < 2:
+        return float("nan")
+    m = mean(xs)
+    return math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+
+
+def _ranks(values: Sequence[float]) -> List[float]:
+    """Ranks 1..n, ties get their average rank."""
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def wilcoxon_signed_rank(diffs: Sequence[float], zero_tol: float = 1e-12) -> Tuple[float, float]:
+    """Exact one-sided Wilcoxon signed-rank test of H1: the differences are shifted above 0.
+
+    Returns (W+, p) with p = P(W+ >= observed) under H0, enumerating all 2^n sign assignments of
+    the (average) ranks, which is exact with ties too (conditional on the ranks). Zero differences
+    are dropped (Wilcoxon's convention). n is limited to 24 (16M assignments)."""
+    d = [x for x in diffs if abs(x) > zero_tol]
+    n = len(d)
+    if n == 0:
+        return 0.0, 1.0
+    if n > 24:
+        raise ValueError(f"exact Wilcoxon test: {n} differences, at most 24 are enumerated")
+    ranks = _ranks([abs(x) for x in d])
+    w = sum(r for r, x in zip(ranks, d) if x > 0)
+    # distribution of W+ by dynamic programming over doubled ranks (integers with average ranks)
+    counts = {0: 1}
+    for r in ranks:
+        step = int(round(2 * r))
+        nxt = dict(counts)
+        for s, c in counts.items():
+            nxt[s + step] = nxt.get(s + step, 0) + c
+        counts = nxt
+    target = int(round(2 * w))
+    tail = sum(c for s, c in counts.items() if s >= target)
+    return w, tail / 2 ** n
+
+
+def bootstrap_ci(xs: Sequence[float], level: float = 0.95, resamples: int = 10000,
+                 seed: int = 0) -> Tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean (seeded, so reports reproduce)."""
+    if not xs:
+        return float("nan"), float("nan")
+    rng = random.Random(seed)
+    n = len(xs)
+    means = sorted(sum(rng.choice(xs) for _ in range(n)) / n for _ in range(resamples))
+    lo = means[int(math.floor((1 - level) / 2 * (resamples - 1)))]
+    hi = means[int(math.ceil((1 + level) / 2 * (resamples - 1)))]
+    return lo, hi
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> Optional[float]:
+    """Kendall's tau-b (ties in either variable accounted for); None when undefined."""
+    if len(x) != len(y):
+        raise ValueError("kendall_tau: sequences of different lengths")
+    concordant = discordant = ties_x = ties_y = 0
+    for i, j in itertools.combinations(range(len(x)), 2):
+        dx, dy = x[i] - x[j], y[i] - y[j]
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            ties_x += 1
+        elif dy == 0:
+            ties_y += 1
+        elif (dx > 0) == (dy > 0):
+            concordant += 1
+        else:
+            discordant += 1
+    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denom if denom else None
+
+
+def percentile_among(value: float, others: Sequence[float]) -> float:
+    """Share (%) of ``others`` below ``value`` (ties count half)."""
+    if not others:
+        return float("nan")
+    below = sum(o < value for o in others) + 0.5 * sum(o == value for o in others)
+    return 100.0 * below / len(others)

@@ -1,0 +1,331 @@
+r"""Does the search beat chance? Searched networks against random networks of the same table cost,
+all retrained with one recipe and scored on a held-out test split.
+
+    python -m tools.benchmark_quality --quick                          # demo data, every part, ~10 min
+    python -m tools.benchmark_quality --config configs/fashion_mnist_search.yaml \
+        --train_config configs/fashion_mnist_quality_train.yaml --data_path data/fashion_mnist \
+        --target 2.0 --save runs/quality-fmnist-2ms                    # README "Does the search beat random?"
+
+Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist):
+
+1. S searches (seeds 1..S) of --config (with --opts, and optim.sub_obj.target = --target);
+2. per searched net, N random nets drawn uniformly among the architectures with table cost
+   within +-2.5% of its cost (search_space.random_arch), the searched net excluded;
+3. every net retrained R times (seeds 0..R-1) with --train_config, and evaluated once, with its
+   final weights, on --test_split (run_apis.retrain --test_split): never seen by the search nor
+   used to pick an epoch;
+4. the retrain noise: the first searched net with --noise_seeds seeds (std of test top-1);
+5. one-shot ranking: each random net with its search's super-network weights (BN recalibrated) on
+   the search's held-out split; Kendall tau against retrained accuracy, beside parameter count's
+   and table cost's;
+6. per search seed the gap = searched mean - mean of the random nets' means; over seeds: mean gap,
+   bootstrap 95% CI, exact one-sided Wilcoxon signed-rank p, the searched nets' percentile among
+   their random nets, best-of-N random (picked by final val accuracy, as random search would);
+   collapse diagnostics of every search (history.json).
+
+Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
+continues where it stopped when run again with the same arguments. Units run as --jobs parallel
+processes of --threads CPU threads each. Writes quality.json (every raw number), quality.md,
+quality.png (test accuracy vs table cost) and prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import List, Optional
+
+if __package__ in (None, ""):  # also runnable as a script
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from engine.cli import main_guard  # noqa: E402
+from engine.errors import InputError  # noqa: E402
+from engine.io import atomic_write_json  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
+         "retrain_seeds": 2, "noise_seeds": 3, "target": 0.75, "save": "runs/quality-quick",
+         "train_opts": ["train_params.epochs=3", "data.steps_per_epoch=15"]}
+
+
+class UnitFailed(RuntimeError):
+    pass
+
+
+def _run(cmd: List[str], log_path: str, threads: int) -> str:
+    """Run a project command in a child process (no shell); its output goes to ``log_path``."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"$ {' '.join(cmd)}\n")
+        log.flush()
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode != 0:
+        raise UnitFailed(f"{' '.join(cmd[2:4])} failed with exit code {proc.returncode}; see {log_path}")
+    return log_path
+
+
+class QualityBenchmark:
+    def __init__(self, args):
+        self.a = args
+        self.save = os.path.abspath(args.save)
+        self.py = sys.executable
+        with open(args.train_config, encoding="utf-8") as f:
+            recipe_text = f.read()
+        self.recipe = {"train_config": os.path.basename(args.train_config), "train_config_text": recipe_text,
+                       "train_opts": list(args.train_opts), "test_split": args.test_split,
+                       "channels_last": not args.no_channels_last, "threads": args.threads,
+                       "data": args.data_path or "demo"}
+        self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:12]
+        self.done_units = self.total_units = 0
+        self.start = time.monotonic()
+
+    # -- units --------------------------------------------------------------------------------
+    def _common(self) -> List[str]:
+        out = ["--quiet"] + ([] if self.a.no_channels_last else ["--channels_last"])
+        return out + (["--data_path", self.a.data_path] if self.a.data_path else [])
+
+    def search_dir(self, seed: int) -> Optional[str]:
+        """The finished search run of ``seed`` (None when not finished)."""
+        runs = sorted(glob.glob(os.path.join(self.save, "searches", f"seed_{seed}", "search-*")))
+        done = [r for r in runs if os.path.isfile(os.path.join(r, "history.json"))]
+        return done[-1] if done else None
+
+    def search(self, seed: int) -> str:
+        found = self.search_dir(seed)
+        if found:
+            return found
+        parent = os.path.join(self.save, "searches", f"seed_{seed}")
+        partial = sorted(glob.glob(os.path.join(parent, "search-*", "checkpoint.pt")))
+        cmd = [self.py, "-m", "run_apis.search", "--save", parent] + self._common()
+        if partial:  # preempted: continue from its last epoch
+            cmd += ["--resume", os.path.dirname(partial[-1])]
+        else:
+            opts = [f"train_params.seed={seed}"] + ([f"optim.sub_obj.target={self.a.target:g}"] if self.a.target else [])
+            cmd += ["--config", self.a.config, "--opts"] + opts + list(self.a.opts)
+        _run(cmd, os.path.join(parent, "benchmark.log"), self.a.threads)
+        found = self.search_dir(seed)
+        if not found:
+            raise UnitFailed(f"search seed {seed}: finished without history.json in {parent}")
+        return found
+
+    def retrain_key(self, net_text: str, seed: int) -> str:
+        blob = json.dumps({"net": net_text, "recipe": self.recipe_hash, "seed": seed}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def cached(self, net_text: str, seed: int) -> Optional[dict]:
+        path = os.path.join(self.save, "retrains", self.retrain_key(net_text, seed), "result.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        return None
+
+    def retrain(self, net_text: str, seed: int, label: str) -> dict:
+        hit = self.cached(net_text, seed)
+        if hit is not None:
+            return hit
+        folder = os.path.join(self.save, "retrains", self.retrain_key(net_text, seed))
+        for stale in glob.glob(os.path.join(folder, "retrain-*")):  # an interrupted attempt starts over
+            import shutil
+            shutil.rmtree(stale, ignore_errors=True)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "net_config"), "w", encoding="utf-8") as f:
+            f.write(net_text)
+        t0 = time.monotonic()
+        cmd = [self.py, "-m", "run_apis.retrain", "--net_config", os.path.join(folder, "net_config"),
+               "--config", self.a.train_config, "--save", folder, "--test_split", self.a.test_split] + self._common()
+        cmd += ["--opts", f"train_params.seed={seed}"] + list(self.a.train_opts)
+        _run(cmd, os.path.join(folder, "log.txt"), self.a.threads)
+        runs = sorted(glob.glob(os.path.join(folder, "retrain-*", "results.json")))
+        if not runs:
+            raise UnitFailed(f"retrain {label}: no results.json in {folder}")
+        with open(runs[-1], encoding="utf-8") as f:
+            res = json.load(f)
+        if "test" not in res:
+            raise UnitFailed(f"retrain {label}: no test-split result in {runs[-1]}")
+        out = {"net_config": net_text, "seed": seed, "recipe": self.recipe_hash, "label": label,
+               "test_top1": res["test"]["top1"], "val_top1_final": res["final"]["top1"],
+               "val_top1_best": res["best"]["top1"], "time_s": time.monotonic() - t0}
+        atomic_write_json(os.path.join(folder, "result.json"), out)
+        return out
+
+    def random_nets(self, seed: int, run_dir: str) -> List[dict]:
+        """N random architectures at the searched net's cost +-tolerance (cached per seed)."""
+        path = os.path.join(self.save, "random", f"seed_{seed}.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                return json.load(f)
+        import torch
+        from engine.derive_run import describe_net, load_search_result, load_table
+        from models import load_net_config
+        from search_space.random_arch import sample_in_window
+        result = load_search_result(run_dir)
+        table = load_table(result, None)
+        searched = load_net_config(run_dir)
+        cost = describe_net(searched, result.space, table, result.cfg.data.input_size)["table_cost"]
+        lo, hi = cost * (1 - self.a.cost_tolerance), cost * (1 + self.a.cost_tolerance)
+        nets = sample_in_window(result.space, table, lo, hi, self.a.random + 1,
+                                torch.Generator().manual_seed(1000 + seed))
+        nets = [n for n in nets if n.to_text() != searched.to_text()][:self.a.random]
+        out = []
+        for n in nets:
+            info = describe_net(n, result.space, table, result.cfg.data.input_size)
+            out.append({"net_config": n.to_text(), "cost": info["table_cost"], "params_m": info["params_m"],
+                        "macs_m": info["macs_m"]})
+        atomic_write_json(path, out)
+        return out
+
+    # -- schedule -----------------------------------------------------------------------------
+    def _report(self, what: str):
+        self.done_units += 1
+        elapsed = time.monotonic() - self.start
+        print(f"[{self.done_units}/{self.total_units}] {what} | {elapsed / 60:.1f} min", flush=True)
+
+    def run(self) -> dict:
+        """Run (or resume) every unit; returns the raw results per search seed."""
+        seeds = list(range(1, self.a.seeds + 1))
+        per_net = self.a.retrain_seeds
+        self.total_units = len(seeds) * (1 + (1 + self.a.random) * per_net) + max(0, self.a.noise_seeds - per_net)
+        searches, randoms, retrains = {}, {}, {}
+        pool = ThreadPoolExecutor(self.a.jobs)
+        pending = {}
+
+        def submit_retrains(seed):
+            run_dir = searches[seed]
+            randoms[seed] = self.random_nets(seed, run_dir)
+            with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
+                searched = f.read()
+            nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
+            seeds_of = {0: range(max(per_net, self.a.noise_seeds))} if seed == seeds[0] else {}
+            for i, (label, text) in enumerate(nets):
+                for r in seeds_of.get(i, range(per_net)):
+                    fut = pool.submit(self.retrain, text, r, f"search seed {seed} {label} r{r}")
+                    pending[fut] = ("retrain", (seed, label, r, text))
+
+        try:
+            for s in seeds:
+                pending[pool.submit(self.search, s)] = ("search", s)
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    kind, key = pending.pop(fut)
+                    value = fut.result()
+                    if kind == "search":
+                        searches[key] = value
+                        self._report(f"search seed {key} -> {os.path.relpath(value, self.save)}")
+                        submit_retrains(key)
+                    else:
+                        retrains[key[:3]] = value
+                        self._report(f"retrain {value['label']}: test top-1 {value['test_top1']:.2f}% "
+                                     f"({value['time_s']:.0f} s)")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return {"searches": searches, "randoms": randoms, "retrains": retrains}
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m tools.benchmark_quality", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="demo data and small numbers (3 seeds, 3 random nets, 2 retrain seeds, short retrains): "
+                        "every part in minutes; explicit options still win")
+    p.add_argument("--config", help="search config (e.g. configs/fashion_mnist_search.yaml)")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
+    p.add_argument("--train_config", help="retrain recipe (e.g. configs/fashion_mnist_quality_train.yaml)")
+    p.add_argument("--train_opts", nargs="*", default=None, metavar="KEY=VALUE", help="retrain recipe overrides")
+    p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
+    p.add_argument("--test_split", default="test", help="held-out split for the reported accuracy (default test)")
+    p.add_argument("--target", type=float, default=None,
+                   help="cost target of the searches (optim.sub_obj.target, table units; window derive)")
+    p.add_argument("--seeds", type=int, default=None, help="search seeds S (1..S; default 5)")
+    p.add_argument("--random", type=int, default=None, help="random nets N per searched net (default 5)")
+    p.add_argument("--retrain_seeds", type=int, default=None, help="retrain seeds R per net (default 2)")
+    p.add_argument("--noise_seeds", type=int, default=None,
+                   help="retrain seeds of the first searched net for the noise estimate (default 5)")
+    p.add_argument("--cost_tolerance", type=float, default=0.025,
+                   help="random nets within +-this fraction of the searched net's table cost (default 0.025)")
+    p.add_argument("--recal_batches", type=int, default=10, help="one-shot ranking: BN recalibration batches")
+    p.add_argument("--eval_images", type=int, default=2000, help="one-shot ranking: held-out images evaluated")
+    p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1)")
+    p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
+    p.add_argument("--save", default=None, help="benchmark folder (cache and outputs); default runs/quality")
+    return p
+
+
+def resolve_args(args):
+    """Fill --quick / defaults and check every number before anything runs."""
+    q = QUICK if args.quick else {}
+    defaults = {"seeds": 5, "random": 5, "retrain_seeds": 2, "noise_seeds": 5, "save": "runs/quality",
+                "target": 0.0, "train_opts": []}
+    for k in ("config", "train_config", "seeds", "random", "retrain_seeds", "noise_seeds", "save", "target",
+              "train_opts"):
+        if getattr(args, k) is None:
+            setattr(args, k, q.get(k, defaults.get(k)))
+    if not args.config or not args.train_config:
+        raise InputError("give --config (search) and --train_config (retrain recipe), or --quick")
+    from configs import find_config
+    for k in ("config", "train_config"):
+        found = find_config(getattr(args, k))
+        if not os.path.isfile(found):
+            raise InputError(f"--{k} {getattr(args, k)}: file not found")
+        setattr(args, k, os.path.abspath(found))
+    for k, lo in (("seeds", 1), ("random", 1), ("retrain_seeds", 1), ("noise_seeds", 0), ("jobs", 1),
+                  ("threads", 1), ("recal_batches", 1), ("eval_images", 1)):
+        if getattr(args, k) < lo:
+            raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")
+    if not 0 < args.cost_tolerance < 1:
+        raise InputError(f"--cost_tolerance {args.cost_tolerance:g}: must be in (0, 1)")
+    if args.seeds > 24:
+        raise InputError(f"--seeds {args.seeds}: the exact Wilcoxon test enumerates at most 24 seeds")
+    from engine.train_loop import check_split_name
+    check_split_name(args.test_split, "--test_split")
+    return args
+
+
+def check_inputs(args):
+    """Configs load, the data has every split, the target is feasible: fail before any unit runs."""
+    from configs import load_config
+    from dataset.loader import check_data_root, resolve_data_root
+    from engine.search_loop import check_target, load_cost_for_search
+    from search_space import space_from_config
+    opts = list(args.opts) + ([f"optim.sub_obj.target={args.target:g}"] if args.target else [])
+    cfg = load_config(args.config, opts, kind="search")
+    check_target(cfg, space_from_config(cfg), load_cost_for_search(cfg, space_from_config(cfg)))
+    tcfg = load_config(args.train_config, args.train_opts, kind="train")
+    root = resolve_data_root(args.data_path, cfg, announce=True)  # generates the demo data once, here
+    for split in ("train", "val", args.test_split):
+        check_data_root(root, (split,), tcfg.data.val_data_type)
+    return cfg
+
+
+@main_guard
+def main(argv=None):
+    args = resolve_args(build_parser().parse_args(argv))
+    check_inputs(args)
+    bench = QualityBenchmark(args)
+    print(f"benchmark in {bench.save}: {args.seeds} searches x (1 + {args.random} random) nets x "
+          f"{args.retrain_seeds} retrains (+ noise), {args.jobs} jobs x {args.threads} threads; recipe {bench.recipe_hash}",
+          flush=True)
+    try:
+        raw = bench.run()
+    except UnitFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    from tools.quality_report import build_report, write_report
+    report = build_report(bench, raw)
+    text = write_report(report, bench.save)
+    print(text)
+    print(f"written: {os.path.join(bench.save, 'quality.json')}, quality.md, quality.png "
+          f"({(time.monotonic() - bench.start) / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()

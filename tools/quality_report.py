@@ -1,0 +1,147 @@
+"""Numbers, table and picture of tools.benchmark_quality from its raw unit results."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Dict, List
+
+from engine.io import atomic_write_json, atomic_write_text
+from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank
+
+
+def _diagnostics(run_dir: str, arch_start: int) -> dict:
+    """Collapse diagnostics of one search from its history.json."""
+    with open(os.path.join(run_dir, "history.json"), encoding="utf-8") as f:
+        history = json.load(f)
+    diag = [(h["epoch"], h.get("diagnostics") or {}) for h in history]
+    arch = [(e, d) for e, d in diag if e >= arch_start and d]
+    if not arch:
+        return {}
+    first, last = arch[0][1], arch[-1][1]
+    changes = [e for e, d in arch[1:] if d.get("changed")]
+    return {"op_entropy_rel_first": first["op_entropy_rel"], "op_entropy_rel_final": last["op_entropy_rel"],
+            "skip_share_final": last["skip_share"], "depth_blocks_final": last["depth_blocks"],
+            "depth_layers_final": last["depth_layers"], "changes_after_arch_start": len(changes),
+            "last_change_epoch": changes[-1] if changes else None,
+            "supernet_val_top1": next((h["val"]["top1"] for h in reversed(history) if h.get("val")), None)}
+
+
+def build_report(bench, raw: dict) -> dict:
+    """quality.json: every raw number and the summary statistics."""
+    a = bench.a
+    from engine.supernet_rank import supernet_accuracies
+    searches = []
+    for seed in sorted(raw["searches"]):
+        run_dir = raw["searches"][seed]
+        with open(os.path.join(run_dir, "derived.json"), encoding="utf-8") as f:
+            derived = json.load(f)
+        with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
+            searched_text = f.read()
+        with open(os.path.join(run_dir, "config.yaml"), encoding="utf-8") as f:
+            import yaml
+            arch_start = yaml.safe_load(f)["search_params"]["arch_update_epoch"]
+
+        def accs(text, key="test_top1", seeds=range(a.retrain_seeds)):
+            return [bench.cached(text, r)[key] for r in seeds]
+
+        randoms = raw["randoms"][seed]
+        one_shot = supernet_accuracies(run_dir, [searched_text] + [r["net_config"] for r in randoms], a.data_path,
+                                       a.recal_batches, a.eval_images)
+        entry = {"seed": seed, "run_dir": os.path.relpath(run_dir, bench.save), "net_config": searched_text,
+                 "cost": derived["table_cost"], "params_m": derived["params_m"], "macs_m": derived["macs_m"],
+                 "target": derived.get("target"), "acc": accs(searched_text),
+                 "val_final": accs(searched_text, "val_top1_final"), "one_shot": one_shot[0],
+                 "diagnostics": _diagnostics(run_dir, arch_start), "random": []}
+        for r, shot in zip(randoms, one_shot[1:]):
+            entry["random"].append(dict(r, acc=accs(r["net_config"]), val_final=accs(r["net_config"], "val_top1_final"),
+                                        one_shot=shot))
+        s_mean = mean(entry["acc"])
+        r_means = [mean(r["acc"]) for r in entry["random"]]
+        best = max(entry["random"], key=lambda r: mean(r["val_final"]))  # random search picks on val, not test
+        entry.update(mean_acc=s_mean, random_mean=mean(r_means), gap=s_mean - mean(r_means),
+                     percentile=percentile_among(s_mean, r_means), best_of_n_random=mean(best["acc"]))
+        searches.append(entry)
+    gaps = [s["gap"] for s in searches]
+    w, p = wilcoxon_signed_rank(gaps)
+    nets = [r for s in searches for r in s["random"]]
+    retrained = [mean(r["acc"]) for r in nets]
+    first = searches[0]
+    noise = [bench.cached(first["net_config"], r)["test_top1"] for r in range(max(a.noise_seeds, a.retrain_seeds))]
+    times = [bench.cached(t, r)["time_s"] for s in searches for t in [s["net_config"]] + [x["net_config"] for x in s["random"]]
+             for r in range(a.retrain_seeds)]
+    report = {
+        "searches": searches, "wilcoxon_p": p, "wilcoxon_w_plus": w, "mean_gap": mean(gaps),
+        "gap_ci95": list(bootstrap_ci(gaps)), "mean_percentile": mean([s["percentile"] for s in searches]),
+        "best_of_n_gap": mean([s["mean_acc"] - s["best_of_n_random"] for s in searches]),
+        "kendall_tau": {"supernet": kendall_tau([r["one_shot"] for r in nets], retrained),
+                        "params": kendall_tau([r["params_m"] for r in nets], retrained),
+                        "cost": kendall_tau([r["cost"] for r in nets], retrained), "nets": len(nets)},
+        "recipe": dict(bench.recipe, hash=bench.recipe_hash), "retrain_seed_std": std(noise),
+        "retrain_noise": {"net": "searched net of seed %d" % first["seed"], "test_top1": noise},
+        "retrain_time_s": mean(times),
+        "protocol": {"config": os.path.basename(a.config), "opts": list(a.opts), "target": a.target,
+                     "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
+                     "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
+                     "recal_batches": a.recal_batches, "eval_images": a.eval_images},
+    }
+    return report
+
+
+def markdown(report: dict) -> str:
+    rows = ["| seed | searched net (table cost) | searched test top-1 | random mean (N) | gap | percentile | "
+            "best-of-N random | op entropy (first → final arch epoch) | skip share | depth blocks/layers | one-shot top-1 |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in report["searches"]:
+        d = s["diagnostics"] or {}
+        rows.append(
+            f"| {s['seed']} | {s['cost']:.3f} | {s['mean_acc']:.2f} ({', '.join(f'{x:.2f}' for x in s['acc'])}) | "
+            f"{s['random_mean']:.2f} ({len(s['random'])}) | {s['gap']:+.2f} | {s['percentile']:.0f}% | "
+            f"{s['best_of_n_random']:.2f} | {d.get('op_entropy_rel_first', float('nan')):.2f} → "
+            f"{d.get('op_entropy_rel_final', float('nan')):.2f} | {d.get('skip_share_final', float('nan')):.2f} | "
+            f"{d.get('depth_blocks_final', '-')}/{d.get('depth_layers_final', '-')} | {s['one_shot']:.1f} |")
+    k = report["kendall_tau"]
+
+    def f(x):
+        return "n/a" if x is None else f"{x:+.3f}"
+    lo, hi = report["gap_ci95"]
+    rows += ["", f"mean gap searched − random: **{report['mean_gap']:+.2f}** points (bootstrap 95% CI "
+             f"[{lo:+.2f}, {hi:+.2f}]), one-sided Wilcoxon signed-rank p = **{report['wilcoxon_p']:.3g}** over "
+             f"{len(report['searches'])} seeds; searched nets' mean percentile among their random nets "
+             f"{report['mean_percentile']:.0f}%; searched − best-of-N random {report['best_of_n_gap']:+.2f}.",
+             f"Kendall τ with retrained test top-1 over {k['nets']} random nets: one-shot (supernet) {f(k['supernet'])}, "
+             f"params {f(k['params'])}, table cost {f(k['cost'])}.",
+             f"Retrain noise: std {report['retrain_seed_std']:.2f} points over "
+             f"{len(report['retrain_noise']['test_top1'])} seeds of one net; {report['retrain_time_s']:.0f} s per retrain."]
+    return "\n".join(rows) + "\n"
+
+
+def plot(report: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, s in enumerate(report["searches"]):
+        c = colors[i % len(colors)]
+        ax.scatter([r["cost"] for r in s["random"]], [mean(r["acc"]) for r in s["random"]], color=c, alpha=0.55, s=22)
+        ax.scatter([s["cost"]], [s["mean_acc"]], color=c, marker="*", s=220, edgecolor="black", linewidth=0.8,
+                   label=f"seed {s['seed']} searched", zorder=3)
+    ax.set_xlabel("table cost")
+    ax.set_ylabel("test top-1 (%), mean over retrain seeds")
+    ax.set_title(f"searched (stars) vs random nets at ±{100 * report['protocol']['cost_tolerance']:.1f}% cost (dots); "
+                 f"Wilcoxon p={report['wilcoxon_p']:.3g}", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_report(report: dict, folder: str) -> str:
+    atomic_write_json(os.path.join(folder, "quality.json"), report)
+    text = markdown(report)
+    atomic_write_text(os.path.join(folder, "quality.md"), text)
+    plot(report, os.path.join(folder, "quality.png"))
+    return text
