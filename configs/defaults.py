@@ -54,6 +54,8 @@ SEARCH_DEFAULTS = {
         "sample_policy": "prob",      # prob | uniform
         "weight_sample_num": 1,
         "arch_sample_num": 2,         # this project: ops kept per mixed op in an arch step
+        "method": "densenas",         # this project: search method (search_space/methods): densenas | tfnas
+        "tfnas": {"tau_start": 5.0, "tau_decay": 0.96, "latency_weight": 0.1},  # method tfnas only
         "softmax_temp": 1.0,
         "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
                              "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],

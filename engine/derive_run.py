@@ -131,6 +131,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
     argmax = derive_from_params(result.space, result.betas, result.head_alphas, result.stack_alphas)
     argmax_point = (describe(argmax, result, table)["table_cost"], arch_log_score(result.space, probs, argmax))
     jobs = []  # (folder, budget, [choices], extra info)
+    empty = []  # budgets whose window holds no architecture
     if max_cost is not None or budgets:
         # the fronts answer "<= budget" and feed pareto.json; a single window needs none
         fronts = pareto_fronts(result.space, table, probs, k=topk) if window is None or budgets else None
@@ -141,9 +142,16 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                 jobs.append((folder, budget, best_within(fronts, budget, topk), {}))  # raises when infeasible
             else:
                 lo, hi = window_bounds(budget, window)
-                found = best_in_window(result.space, table, probs, lo, hi)  # raises when the window is empty
+                try:
+                    found = best_in_window(result.space, table, probs, lo, hi)
+                except InputError as e:  # an empty window: reported for this budget, the others go on
+                    empty.append({"budget": budget, "window": [lo, hi], "empty": True, "error": str(e)})
+                    continue
                 jobs.append((folder, budget, [found.choice], {"window": [lo, hi], "resolution": found.delta,
                                                               "max_rounding_error": found.max_error}))
+        if empty and not jobs:
+            raise InputError(empty[0]["error"] if len(empty) == 1 else
+                             "every window is empty: " + "; ".join(e["error"] for e in empty))
     else:
         fronts = None
         jobs.append((out, None, None, {}))
@@ -170,13 +178,15 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
         from search_space.plot import plot_pareto
         points = front_points(fronts) if topk == 1 else _front_of(front_points(fronts))
         picks = [(r["budget"], r["table_cost"], r["log_score"]) for r in records if r["rank"] == 1]
+        picks = sorted(picks + [(e["budget"], None, None) for e in empty], key=lambda p: p[0])
         atomic_write_json(os.path.join(out, "pareto.json"), {
             "units": table.units, "front": [{"cost": c, "log_score": s} for c, s in points],
             "unconstrained": {"cost": argmax_point[0], "log_score": argmax_point[1], "net_config": argmax.to_text()},
             "budgets": [{"budget": r["budget"], "window": r.get("window"), "cost": r["table_cost"],
-                         "log_score": r["log_score"], "folder": r["folder"]} for r in records if r["rank"] == 1]})
+                         "log_score": r["log_score"], "folder": r["folder"]} for r in records if r["rank"] == 1]
+            + empty})
         plot_pareto(points, os.path.join(out, "pareto.png"), table.units, argmax_point, picks, window)
-    return records
+    return records + empty
 
 
 def derive_random(run_dir: str, n: int, max_cost: float, window: Optional[float] = None, seed: int = 0,

@@ -150,6 +150,8 @@ class SearchRun:
                                             w.min_lr, w.lr_decay_type)
         dtype_fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype_fp16)
+        from search_space.methods import build_method
+        self.method = build_method(cfg, self.net, self.cost_table, self._forward)
         self.start_epoch, self.topk, self.history = 0, [], []
         self.clock = None  # RunClock of run(): the run's ETA in progress lines
         state = self.ckpt.load() if resume_dir else None
@@ -161,7 +163,8 @@ class SearchRun:
         return {"epoch": epoch, "model": self.net.state_dict(), "weight_opt": self.weight_opt.state_dict(),
                 "arch_opt": self.arch_opt.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "rng": rng_state([self.net.generator]),
-                "topk": json.dumps(self.topk), "history": json.dumps(self.history)}
+                "topk": json.dumps(self.topk), "history": json.dumps(self.history),
+                "method": json.dumps(self.method.state_dict())}
 
     def _restore(self, state: dict):
         self.net.load_state_dict(state["model"])
@@ -171,6 +174,8 @@ class SearchRun:
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"], [self.net.generator])
         self.topk, self.history = json.loads(state["topk"]), json.loads(state["history"])
+        if "method" in state:
+            self.method.load_state_dict(json.loads(state["method"]))
         self.start_epoch = state["epoch"] + 1
         self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
 
@@ -200,29 +205,20 @@ class SearchRun:
         self.scaler.step(optimizer)
         self.scaler.update()
 
+    def _forward(self, x):
+        with autocast(self.device, self.opts.amp):
+            return self.net(x)
+
     def arch_pass(self, epoch: int) -> dict:
-        from search_space.chained_cost import cost_loss, target_loss
-        net, cfg = self.net, self.cfg
-        sub = cfg.optim.sub_obj
+        net = self.net
         _set_requires_grad(net.weight_parameters(), False)
         meter = Meter()
         for step, (x, y), bar in self._batches(self.loader_a, self.steps_a, f"epoch {epoch} arch"):
-            net.sample("arch")
-            snapshot = net.snapshot_alphas()
-            with autocast(self.device, self.opts.amp):
-                logits = net(x)
-            ce = torch.nn.functional.cross_entropy(logits.float(), y)
-            cost = (net.sampled_cost(self.cost_table) if sub.cost_mode == "sampled"
-                    else net.expected_cost(self.cost_table))
-            if not cfg.optim.if_sub_obj:
-                loss = ce
-            elif sub.target_mode != "none":
-                loss = ce + target_loss(cost, sub.target, sub.target_mode, sub.target_weight)
-            else:
-                loss = ce + cost_loss(cost, sub.log_base, sub.sub_loss_factor)
+            out = self.method.arch_step(x, y, epoch)
+            loss, ce, cost, logits = out.loss, out.ce, out.cost, out.logits
             check_finite(loss, "architecture", epoch, step)
             self._optimizer_step(loss, self.arch_opt, net.arch_parameters())
-            net.rescale_after_arch_step(snapshot)
+            self.method.after_arch_step()
             c1, _ = topk_correct(logits, y)
             meter.update(x.shape[0], loss=loss.item() * x.shape[0], ce=ce.item() * x.shape[0], top1=c1,
                          cost=cost.item() * x.shape[0])
@@ -236,15 +232,12 @@ class SearchRun:
 
     def weight_pass(self, epoch: int) -> dict:
         net = self.net
-        uniform = epoch < self.cfg.search_params.arch_update_epoch
         arch = net.arch_parameters()
         _set_requires_grad(arch, False)
         meter = Meter()
         for step, (x, y), bar in self._batches(self.loader_w, self.steps_w, f"epoch {epoch} weights"):
-            net.sample("weight", uniform=uniform)
-            with autocast(self.device, self.opts.amp):
-                logits = net(x)
-            loss = torch.nn.functional.cross_entropy(logits.float(), y)
+            out = self.method.weight_step(x, y, epoch)
+            loss, logits = out.loss, out.logits
             check_finite(loss, "weight", epoch, step)
             self._optimizer_step(loss, self.weight_opt, net.weight_parameters())
             self.scheduler.step()
@@ -366,7 +359,7 @@ class SearchRun:
                       f"per epoch, device {self.device}, world size {self.info.world_size}, batch "
                       f"{self.batch_size} per process ({self.batch_size * self.info.world_size} in total)")
         self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
-                      f"({'on' if cfg.optim.if_sub_obj else 'off'})")
+                      f"({'on' if cfg.optim.if_sub_obj else 'off'}); method {self.method.describe()}")
         from engine.logging_utils import RunClock, format_duration
         self.clock = RunClock(sum(self.steps_w + (self.steps_a if e >= sp.arch_update_epoch else 0)
                                   + (len(self.loader_v) if e >= sp.val_start_epoch else 0)
@@ -378,6 +371,7 @@ class SearchRun:
             arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
             weight = self.weight_pass(epoch)
             val = self.validate() if epoch >= sp.val_start_epoch else None
+            self.method.end_epoch(epoch, arch is not None)
             net_config, info = self.derive_epoch()
             diag = self.diagnose(net_config)
             self.write_outputs(epoch, net_config, info, val)
@@ -386,7 +380,8 @@ class SearchRun:
             epoch_time = time.monotonic() - epoch_start
             rec = {"epoch": epoch, "weight": weight, "arch": arch, "val": val, "derived": info,
                    "net_config": net_config.to_text(),
-                   "expected_cost": exp_cost, "diagnostics": diag, "epoch_time_s": epoch_time}
+                   "expected_cost": exp_cost, "diagnostics": diag, "method": self.method.state_dict(),
+                   "epoch_time_s": epoch_time}
             self.history.append(rec)
             msg = (f"epoch {epoch}: weights loss {weight['loss']:.3f} top1 {weight['top1']:.1f}% lr {weight['lr']:.4g}"
                    + (f" | arch loss {arch['loss']:.3f} cost {arch['cost']:.3f}" if arch else "")

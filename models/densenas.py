@@ -19,7 +19,9 @@ def _stage(block, in_ch: int, affine: bool = True):
 
 
 class DerivedNetwork(nn.Module):
-    """stem -> blocks -> [conv1x1 to last_dim] -> global pool -> linear."""
+    """stem -> blocks -> [conv1x1 to last_dim] -> global pool -> linear. BatchNorm: ``bn_momentum``
+    / ``bn_eps`` for MBV2-space nets; ResNet-space nets always use PyTorch's defaults (0.1 / 1e-5),
+    as the original release builds them."""
 
     def __init__(self, net_config: NetConfig, num_classes: int = 1000, dropout: float = 0.0,
                  bn_momentum: float = 0.1, bn_eps: float = 1e-3):
@@ -44,6 +46,10 @@ class DerivedNetwork(nn.Module):
         self.classifier = nn.Linear(ch, num_classes)
         self.num_features = ch
         he_fout_init(self)
+        if net_config.net_type != "mbv2":
+            # As the original: its derived RES_Net never sets BN eps/momentum (PyTorch's defaults);
+            # only MBV2_Net applies the config's values (eps 1e-3).
+            bn_momentum, bn_eps = 0.1, 1e-5
         set_bn(self, bn_momentum, bn_eps)
 
     def features(self, x):

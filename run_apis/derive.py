@@ -68,6 +68,9 @@ def main(argv=None):
         print(json.dumps(records))
         return
     for r in records:
+        if r.get("empty"):
+            print(f"budget {r['budget']:g}: {r['error']}")
+            continue
         what = "paper derive" if r["budget"] is None else f"budget {r['budget']:g}"
         measured = f", measured {r['measured_ms']:.3f} ms" if "measured_ms" in r else ""
         print(f"{what} #{r['rank']}: table cost {r['table_cost']:.4f} {r['cost_units']}{measured}, "

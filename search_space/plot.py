@@ -118,8 +118,8 @@ def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax
                 window: float = None) -> str:
     """Cost vs log score of the Pareto-optimal architectures of a searched space: ``points`` =
     (cost, log score); ``argmax`` = (cost, log score) of the paper's derive; ``picks`` =
-    (budget, cost, log score) of budget derives; ``window``: the picks are window derives with
-    cost in [budget * (1 - window), budget] (shaded)."""
+    (budget, cost, log score) of budget derives (cost None: an empty window); ``window``: the picks
+    are window derives with cost in [budget * (1 - window), budget] (shaded)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -132,6 +132,10 @@ def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax
         if window:
             ax.axvspan(budget * (1 - window), budget, color="#f5b041", alpha=0.2, lw=0,
                        label=f"window [{1 - window:g} budget, budget]" if i == 0 else None)
+        if cost is None:  # an empty window: nothing to mark but the window itself
+            ax.annotate("empty", (budget, 0.02), xycoords=("data", "axes fraction"), fontsize=7, color="#c0392b",
+                        ha="right", rotation=90)
+            continue
         ax.scatter([cost], [score], s=40, color="#e67e22", zorder=3,
                    label=("best in window" if window else "best within budget") if i == 0 else None)
     if argmax is not None:

@@ -113,11 +113,14 @@ class SuperNetwork(nn.Module):
         return [torch.softmax(b / self.softmax_temp, dim=-1) for b in self.betas]
 
     # -- plans --------------------------------------------------------------------------------
-    def set_plan(self, mode: str, head_kept: torch.Tensor, stack_kept: Optional[torch.Tensor]) -> None:
+    def set_plan(self, mode: str, head_kept: torch.Tensor, stack_kept: Optional[torch.Tensor],
+                 head_weights: Optional[torch.Tensor] = None, stack_weights: Optional[torch.Tensor] = None) -> None:
         """Fix the ops of the next forward. ``head_kept`` / ``stack_kept``: LongTensors
         ``[rows, k]`` in the row order of ``torch.cat(list(head_alphas))`` /
         ``torch.cat([a for a in stack_alphas if a.shape[0]])`` (``stack_kept`` None when the
-        space has no stack layers)."""
+        space has no stack layers). ``head_weights`` / ``stack_weights``: explicit weights of the
+        kept ops (same shapes; a search method's relaxation, e.g. Gumbel-softmax) instead of the
+        default softmax over the kept alphas."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
         for name, kept, alphas in (("head_kept", head_kept, _rows(self.head_alphas)),
@@ -134,8 +137,13 @@ class SuperNetwork(nn.Module):
         head_kept = head_kept.long().cpu()
         stack_kept = stack_kept.long().cpu() if stack_kept is not None and _rows(self.stack_alphas) is not None \
             else None
+        for name, w, kept in (("head_weights", head_weights, head_kept), ("stack_weights", stack_weights, stack_kept)):
+            if w is not None and (kept is None or tuple(w.shape) != tuple(kept.shape)):
+                raise ValueError(f"{name}: expected the shape of the kept indices "
+                                 f"{None if kept is None else tuple(kept.shape)}, got {tuple(w.shape)}")
         self._plan = {"mode": mode, "head": head_kept, "stack": stack_kept,
-                      "head_list": head_kept.tolist(), "stack_list": stack_kept.tolist() if stack_kept is not None else []}
+                      "head_list": head_kept.tolist(), "stack_list": stack_kept.tolist() if stack_kept is not None else [],
+                      "head_w": head_weights, "stack_w": stack_weights}
 
     def sample(self, mode: str, uniform: bool = False) -> None:
         """Draw a plan and :meth:`set_plan` it. ``weight``: ``weight_sample_num`` ops per mixed op
@@ -170,8 +178,9 @@ class SuperNetwork(nn.Module):
             self.sample("eval")
         plan = self._plan
         mode = plan["mode"]
-        head_w = self._op_weights(self.head_alphas, plan["head"], mode)
-        stack_w = self._op_weights(self.stack_alphas, plan["stack"], mode)
+        head_w = plan["head_w"] if plan["head_w"] is not None else self._op_weights(self.head_alphas, plan["head"], mode)
+        stack_w = (plan["stack_w"] if plan["stack_w"] is not None
+                   else self._op_weights(self.stack_alphas, plan["stack"], mode))
         route_w = self.route_probs()
         if mode == "weight":
             route_w = [w.detach() for w in route_w]
@@ -240,6 +249,17 @@ class SuperNetwork(nn.Module):
         kept = kept.to(mat.device)
         full = torch.zeros_like(mat).scatter(1, kept, kept_weights(mat, kept))
         return list(torch.split(full, sizes))
+
+    def weighted_cost(self, cost_table, head_full: torch.Tensor, stack_full: Optional[torch.Tensor]) -> torch.Tensor:
+        """Chained cost with explicit op weights over *every* op (rows x candidates, the row
+        order of :meth:`set_plan`), routes by softmax(betas / softmax_temp)."""
+        costs = self._cost_tensors(cost_table)
+        head = list(torch.split(head_full, [a.shape[0] for a in self.head_alphas]))
+        if stack_full is None:
+            stack = [a.new_zeros(a.shape) for a in self.stack_alphas]
+        else:
+            stack = list(torch.split(stack_full, [a.shape[0] for a in self.stack_alphas]))
+        return chained_cost(self.space, self.route_probs(), head, stack, costs)
 
     def sampled_cost(self, cost_table) -> torch.Tensor:
         """Chained cost of the current plan (the original's cost term of an arch step): each mixed

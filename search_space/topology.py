@@ -215,6 +215,8 @@ def validate_search_config(cfg) -> SearchSpace:
     if not 0 < sub.target_tolerance < 1:
         raise ConfigError(f"config key 'optim.sub_obj.target_tolerance': must be in (0, 1), "
                           f"got {sub.target_tolerance}")
+    from search_space.methods import validate_method
+    validate_method(cfg)
     if sp.softmax_temp <= 0:
         raise ConfigError(f"config key 'search_params.softmax_temp': must be > 0, got {sp.softmax_temp}")
     if cfg.optim.sub_obj.log_base <= 1:

@@ -66,6 +66,14 @@ def test_original_layout_loads_with_equal_logits(reference, tmp_path):
         x = torch.randn(2, 3, 64, 64)
         with torch.no_grad():
             assert torch.equal(model(x), reference_model(x))
+        # the original's BN settings: MBV2_Net eps 1e-3, RES_Net PyTorch's defaults (eps 1e-5); the
+        # logits equal those of the same weights under exactly those settings
+        eps = {"mbv2": 1e-3, "res": 1e-5}[net_config.net_type]
+        for m in reference_model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.eps, m.momentum = eps, 0.1
+        with torch.no_grad():
+            assert torch.equal(model(x), reference_model(x)), net_config.net_type
         # every original tensor went somewhere distinct
         assert len(converted) == len(keys) == len(model.state_dict())
 

@@ -238,3 +238,24 @@ def test_search_history_has_collapse_diagnostics(search_run):
     assert d["depth_blocks"] >= 1 and d["depth_layers"] >= d["depth_blocks"]
     assert history[0]["diagnostics"]["changed"] is None and isinstance(d["changed"], bool)
     assert history[-1]["net_config"] == load_net_config(run_dir).to_text()
+
+
+def test_one_empty_window_does_not_sink_the_others(search_run, tmp_path, capsys):
+    _, cfg, run_dir = search_run
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    budgets = [lo + 0.5 * (hi - lo), 1e9, hi]
+    out = tmp_path / "e"
+    derive_main(["--load_path", run_dir, "--out", str(out), "--window", "0.05", "--budgets",
+                 ",".join(f"{b:.6f}" for b in budgets)])
+    text = capsys.readouterr().out
+    assert "budget 1e+09: no architecture has a table cost in" in text
+    pareto = json.load(open(out / "pareto.json"))
+    entries = {round(e["budget"], 3): e for e in pareto["budgets"]}
+    assert entries[1e9]["empty"] and "nearest below" in entries[1e9]["error"]
+    assert sum(1 for e in pareto["budgets"] if not e.get("empty")) == 2
+    assert os.path.getsize(out / "pareto.png") > 10000
+    with pytest.raises(SystemExit) as e:  # every window empty: one line, exit 2
+        derive_main(["--load_path", run_dir, "--out", str(tmp_path / "none"), "--window", "0.05",
+                     "--budgets", "1e9,2e9"])
+    assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
