@@ -78,10 +78,18 @@ class EpochSampler(DistributedSampler):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
                          drop_last=drop_last)
         self.loader_generator = torch.Generator().manual_seed(seed)
+        self.skip = 0  # indices to leave out at the start of the next pass (resuming mid-epoch)
 
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
         self.loader_generator.manual_seed(self.seed * 100003 + epoch)
+
+    def __iter__(self):
+        it = super().__iter__()
+        skip, self.skip = self.skip, 0
+        for _ in range(skip):
+            next(it, None)
+        return it
 
 
 def build_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, device: torch.device,

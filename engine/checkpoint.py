@@ -29,6 +29,25 @@ def set_rng_state(state: dict, generators=()) -> None:
         g.set_state(s)
 
 
+def rng_states_all_ranks(info, generators=()) -> list:
+    """Every rank's :func:`rng_state` (rank order; call on every rank). Ranks draw different
+    augmentations, so a resumed multi-process run needs each rank's own state back."""
+    mine = rng_state(generators)
+    if info is None or not info.enabled:
+        return [mine]
+    import torch.distributed as dist
+    out = [None] * info.world_size
+    dist.all_gather_object(out, mine)
+    return out
+
+
+def restore_rng(state: dict, info=None, generators=()) -> None:
+    """Set this rank's RNG state from a checkpoint (its own when saved by every rank)."""
+    ranks = state.get("rng_ranks")
+    rank, world = (info.rank, info.world_size) if info is not None else (0, 1)
+    set_rng_state(ranks[rank] if ranks and len(ranks) == world else state["rng"], generators)
+
+
 def load_file(path: str, map_location="cpu") -> dict:
     """torch.load with weights_only=True; a corrupt or foreign file is an InputError."""
     if not os.path.isfile(path):

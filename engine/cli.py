@@ -6,6 +6,7 @@ import functools
 import sys
 
 from engine.errors import InputError, TrainingDiverged
+from engine.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
 def main_guard(fn):
@@ -20,6 +21,9 @@ def main_guard(fn):
         except TrainingDiverged as e:
             print(f"error: {e}", file=sys.stderr)
             raise SystemExit(3) from None
+        except Preempted as e:
+            print(f"stopped: {e}", file=sys.stderr)
+            raise SystemExit(PREEMPTED_EXIT_CODE) from None
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
@@ -42,7 +46,9 @@ def add_common_args(parser: argparse.ArgumentParser, config_help: str = "YAML co
     parser.add_argument("--save", default="runs", help="parent folder of the run folder (default: runs)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default)")
     parser.add_argument("--amp", action="store_true", help="mixed precision (bf16 on CPU, fp16/bf16 on CUDA)")
-    parser.add_argument("--channels_last", action="store_true", help="channels_last memory format")
+    parser.add_argument("--channels_last", action=argparse.BooleanOptionalAction, default=None,
+                        help="memory format: channels_last, or NCHW with --no-channels_last (default: the faster one "
+                             "for the device: channels_last on CPU (x1.6-2.3 measured), on CUDA with --amp)")
     parser.add_argument("--resume", nargs="?", const="latest", default=None, metavar="DIR",
                         help="continue the run in DIR from its last checkpoint (no DIR: the newest run under --save)")
     parser.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE",

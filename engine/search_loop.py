@@ -23,7 +23,7 @@ from typing import Optional
 
 import torch
 
-from engine.checkpoint import rng_state, set_rng_state
+from engine.checkpoint import restore_rng, rng_state, rng_states_all_ranks
 from engine.device import autocast
 from engine.distributed import (DistInfo, average_gradients, cleanup, device_for, init_distributed,
                                 per_process_batch)
@@ -98,9 +98,10 @@ class SearchRun:
         from dataset.loader import build_dataset, build_loader, check_data_root, resolve_data_root
         from search_space import build_super_network, space_from_config
 
-        self.opts = opts
+        from engine.run_setup import with_memory_format
         self.info: DistInfo = init_distributed(opts.device)
         self.device = device_for(self.info, opts.device)
+        self.opts = opts = with_memory_format(opts, self.device)
         self.cfg: Config = cfg
         self.space = space_from_config(cfg)
         # Everything a user can get wrong is checked before any module is built or data is read.
@@ -154,6 +155,9 @@ class SearchRun:
         self.method = build_method(cfg, self.net, self.cost_table, self._forward)
         self.start_epoch, self.topk, self.history = 0, [], []
         self.clock = None  # RunClock of run(): the run's ETA in progress lines
+        self.stop = None  # StopRequest of run(): SIGTERM / SIGUSR1 -> step-level checkpoint
+        self.resume_at = None  # mid-epoch position of a preempted run: {"epoch", "phase", "step", ...}
+        self._epoch_arch = None
         state = self.ckpt.load() if resume_dir else None
         if state is not None:
             self._restore(state)
@@ -163,6 +167,7 @@ class SearchRun:
         return {"epoch": epoch, "model": self.net.state_dict(), "weight_opt": self.weight_opt.state_dict(),
                 "arch_opt": self.arch_opt.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "rng": rng_state([self.net.generator]),
+                "rng_ranks": rng_states_all_ranks(self.info, [self.net.generator]),
                 "topk": json.dumps(self.topk), "history": json.dumps(self.history),
                 "method": json.dumps(self.method.state_dict())}
 
@@ -172,24 +177,55 @@ class SearchRun:
         self.arch_opt.load_state_dict(state["arch_opt"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        set_rng_state(state["rng"], [self.net.generator])
+        restore_rng(state, self.info, [self.net.generator])
         self.topk, self.history = json.loads(state["topk"]), json.loads(state["history"])
         if "method" in state:
             self.method.load_state_dict(json.loads(state["method"]))
         self.start_epoch = state["epoch"] + 1
-        self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
+        where = f"epoch {self.start_epoch}"
+        if state.get("position"):  # stopped mid-epoch by a signal
+            self.resume_at = json.loads(state["position"])
+            where = f"epoch {self.resume_at['epoch']}, {self.resume_at['phase']} step {self.resume_at['step']}"
+        self.log.info(f"resumed from {self.ckpt.path} at {where}")
 
     # -- passes --------------------------------------------------------------------------------
     def _progress(self, iterable, desc, steps):
         return progress(iterable, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet,
                         interval=self.cfg.log.interval, emit=self.log.info, clock=self.clock)
 
-    def _batches(self, loader, steps, desc):
+    def _batches(self, loader, steps, desc, start: int = 0):
+        """(progress bar, enumerated batches from step ``start``): a resumed pass skips the sampler's
+        first ``start`` batches without loading them."""
         from dataset.loader import DevicePrefetcher
+        loader.sampler.skip = start * loader.batch_size
         it = DevicePrefetcher(loader, self.device, self.opts.channels_last)
-        bar = self._progress(itertools.islice(it, steps), desc, steps)
-        for step, batch in enumerate(bar):
-            yield step, batch, bar
+        bar = self._progress(itertools.islice(it, max(0, steps - start)), desc, max(0, steps - start))
+        return bar, enumerate(bar, start=start)
+
+    def _resume_point(self, epoch: int, phase: str):
+        """(first step, meter) of a pass: where a preempted run stopped, else (0, empty)."""
+        pos = self.resume_at
+        meter = Meter()
+        if pos is None or pos["epoch"] != epoch or pos["phase"] != phase:
+            return 0, meter
+        self.resume_at = None
+        meter.sums, meter.count = dict(pos["meter"]["sums"]), int(pos["meter"]["count"])
+        return int(pos["step"]), meter
+
+    def _check_stop(self, epoch: int, phase: str, step: int, meter: Meter) -> None:
+        """After a step: on SIGTERM / SIGUSR1 (any rank), write a step-level checkpoint and stop."""
+        name = self.stop.requested(self.info, self.device) if self.stop is not None else None
+        if not name:
+            return
+        from engine.preemption import Preempted
+        state = self._state(epoch - 1)
+        state["position"] = json.dumps({"epoch": epoch, "phase": phase, "step": step, "arch": self._epoch_arch,
+                                        "meter": {"sums": meter.sums, "count": meter.count}})
+        self.ckpt.save(state)
+        msg = (f"{name} at epoch {epoch}, {phase} step {step}: checkpoint written to {self.ckpt.path}; resume with "
+               f"python -m run_apis.search --resume {self.run_dir}")
+        self.log.info(f"stopped by {msg}")
+        raise Preempted(msg)
 
     def _step_scalars(self, phase: str, epoch: int, step: int, steps: int, **values):
         """TensorBoard scalars every log.interval steps (x axis: global step of the phase)."""
@@ -212,8 +248,9 @@ class SearchRun:
     def arch_pass(self, epoch: int) -> dict:
         net = self.net
         _set_requires_grad(net.weight_parameters(), False)
-        meter = Meter()
-        for step, (x, y), bar in self._batches(self.loader_a, self.steps_a, f"epoch {epoch} arch"):
+        start, meter = self._resume_point(epoch, "arch")
+        bar, batches = self._batches(self.loader_a, self.steps_a, f"epoch {epoch} arch", start)
+        for step, (x, y) in batches:
             out = self.method.arch_step(x, y, epoch)
             loss, ce, cost, logits = out.loss, out.ce, out.cost, out.logits
             check_finite(loss, "architecture", epoch, step)
@@ -225,6 +262,7 @@ class SearchRun:
             bar.set_postfix(loss=loss.item(), top1=100 * meter.avg("top1"), cost=cost.item())
             self._step_scalars("arch", epoch, step, self.steps_a, loss=loss.item(), top1=100 * c1 / x.shape[0],
                                cost=cost.item())
+            self._check_stop(epoch, "arch", step + 1, meter)
         _set_requires_grad(net.weight_parameters(), True)
         m = meter.reduce(self.device)
         return {"loss": m.avg("loss"), "ce": m.avg("ce"), "top1": 100 * m.avg("top1"), "cost": m.avg("cost"),
@@ -234,8 +272,9 @@ class SearchRun:
         net = self.net
         arch = net.arch_parameters()
         _set_requires_grad(arch, False)
-        meter = Meter()
-        for step, (x, y), bar in self._batches(self.loader_w, self.steps_w, f"epoch {epoch} weights"):
+        start, meter = self._resume_point(epoch, "weight")
+        bar, batches = self._batches(self.loader_w, self.steps_w, f"epoch {epoch} weights", start)
+        for step, (x, y) in batches:
             out = self.method.weight_step(x, y, epoch)
             loss, logits = out.loss, out.logits
             check_finite(loss, "weight", epoch, step)
@@ -246,6 +285,7 @@ class SearchRun:
             lr = self.weight_opt.param_groups[0]["lr"]
             bar.set_postfix(loss=loss.item(), top1=100 * meter.avg("top1"), lr=lr)
             self._step_scalars("weight", epoch, step, self.steps_w, loss=loss.item(), top1=100 * c1 / x.shape[0], lr=lr)
+            self._check_stop(epoch, "weight", step + 1, meter)
         _set_requires_grad(arch, True)
         m = meter.reduce(self.device)
         return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
@@ -357,7 +397,8 @@ class SearchRun:
         epochs = cfg.train_params.epochs
         self.log.info(f"search in {self.run_dir}: {epochs} epochs, {self.steps_w} weight / {self.steps_a} arch steps "
                       f"per epoch, device {self.device}, world size {self.info.world_size}, batch "
-                      f"{self.batch_size} per process ({self.batch_size * self.info.world_size} in total)")
+                      f"{self.batch_size} per process ({self.batch_size * self.info.world_size} in total), "
+                      f"{'channels_last' if self.opts.channels_last else 'NCHW'}")
         self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
                       f"({'on' if cfg.optim.if_sub_obj else 'off'}); method {self.method.describe()}")
         from engine.logging_utils import RunClock, format_duration
@@ -368,7 +409,12 @@ class SearchRun:
             epoch_start = time.monotonic()
             for loader in (self.loader_w, self.loader_a):
                 loader.sampler.set_epoch(epoch)
-            arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
+            pos = self.resume_at if self.resume_at and self.resume_at["epoch"] == epoch else None
+            if pos is not None and pos["phase"] == "weight":  # the arch pass of this epoch was done
+                arch = pos["arch"]
+            else:
+                arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
+            self._epoch_arch = arch
             weight = self.weight_pass(epoch)
             val = self.validate() if epoch >= sp.val_start_epoch else None
             self.method.end_epoch(epoch, arch is not None)
@@ -474,9 +520,14 @@ class SearchRun:
 
 
 def run_search(cfg, opts: RunOptions) -> str:
+    """Run (or resume) a search; SIGTERM / SIGUSR1 stop it at a step with a step-level checkpoint
+    (engine.preemption.Preempted)."""
+    from engine.preemption import StopRequest
     run = SearchRun(cfg, opts)
     try:
-        return run.run()
+        with StopRequest() as stop:
+            run.stop = stop
+            return run.run()
     finally:
         run.close()
 

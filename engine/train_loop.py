@@ -10,7 +10,7 @@ from typing import Optional
 import torch
 
 from dataset.loader import skipped_images
-from engine.checkpoint import rng_state, set_rng_state
+from engine.checkpoint import restore_rng, rng_state, rng_states_all_ranks
 from engine.device import autocast
 from engine.distributed import cleanup, device_for, init_distributed, per_process_batch
 from engine.errors import InputError
@@ -25,9 +25,11 @@ class TrainRun:
     def __init__(self, cfg, net_config, opts: RunOptions):
         from dataset.loader import build_dataset, build_loader, check_data_root, resolve_data_root
         from models import build_model
-        self.cfg, self.opts, self.net_config = cfg, opts, net_config
+        from engine.run_setup import with_memory_format
+        self.cfg, self.net_config = cfg, net_config
         self.info = init_distributed(opts.device)
         self.device = device_for(self.info, opts.device)
+        self.opts = opts = with_memory_format(opts, self.device)
         self.batch_size = per_process_batch(cfg.data.batch_size, self.info)
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("train",), cfg.data.train_data_type)
@@ -71,25 +73,37 @@ class TrainRun:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.start_epoch, self.best, self.history = 0, {"top1": -1.0, "epoch": -1}, []
         self.clock = None  # RunClock of run(): the run's ETA in progress lines
+        self.stop = None  # StopRequest of run_retrain: SIGTERM / SIGUSR1 -> step-level checkpoint
+        self.resume_at = None  # mid-epoch position of a preempted run: {"epoch", "step", "meter"}
         state = self.ckpt.load() if resume_dir else None
         if state is not None:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             self.scaler.load_state_dict(state["scaler"])
-            set_rng_state(state["rng"])
+            restore_rng(state, self.info)
             self.best, self.history = json.loads(state["best"]), json.loads(state["history"])
             self.start_epoch = state["epoch"] + 1
-            self.log.info(f"resumed from {self.ckpt.path} at epoch {self.start_epoch}")
+            where = f"epoch {self.start_epoch}"
+            if state.get("position"):  # stopped mid-epoch by a signal
+                self.resume_at = json.loads(state["position"])
+                where = f"epoch {self.resume_at['epoch']}, step {self.resume_at['step']}"
+            self.log.info(f"resumed from {self.ckpt.path} at {where}")
 
     def train_epoch(self, epoch: int) -> dict:
         from dataset.loader import DevicePrefetcher
         self.net.train()
-        meter = Meter()
+        meter, start = Meter(), 0
+        if self.resume_at is not None and self.resume_at["epoch"] == epoch:
+            pos, self.resume_at = self.resume_at, None
+            start = int(pos["step"])
+            meter.sums, meter.count = dict(pos["meter"]["sums"]), int(pos["meter"]["count"])
         clip = self.cfg.train_params.grad_clip
+        self.loader_t.sampler.skip = start * self.loader_t.batch_size  # a resumed epoch skips what it did
         it = DevicePrefetcher(self.loader_t, self.device, self.opts.channels_last)
-        bar = self._progress(itertools.islice(it, self.steps), f"epoch {epoch} train", self.steps)
-        for step, (x, y) in enumerate(bar):
+        bar = self._progress(itertools.islice(it, max(0, self.steps - start)), f"epoch {epoch} train",
+                             max(0, self.steps - start))
+        for step, (x, y) in enumerate(bar, start=start):
             with autocast(self.device, self.opts.amp):
                 logits = self.net(x)
             loss = self.criterion(logits.float(), y)
@@ -111,10 +125,32 @@ class TrainRun:
                 self.tb.scalar("step/train_loss", loss.item(), gstep)
                 self.tb.scalar("step/train_top1", 100 * c1 / x.shape[0], gstep)
                 self.tb.scalar("step/lr", lr, gstep)
+            self._check_stop(epoch, step + 1, meter)
         m = meter.reduce(self.device)
         return {"loss": m.avg("loss"), "top1": 100 * m.avg("top1"), "top5": 100 * m.avg("top5"),
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "images_per_s": bar.throughput() * self.info.world_size, "time_s": bar.elapsed()}
+
+    def _checkpoint_state(self, epoch: int) -> dict:
+        return {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "rng": rng_state(), "rng_ranks": rng_states_all_ranks(self.info),
+                "best": json.dumps(self.best), "history": json.dumps(self.history)}
+
+    def _check_stop(self, epoch: int, step: int, meter: Meter) -> None:
+        """After a step: on SIGTERM / SIGUSR1 (any rank), write a step-level checkpoint and stop."""
+        name = self.stop.requested(self.info, self.device) if self.stop is not None else None
+        if not name:
+            return
+        from engine.preemption import Preempted
+        state = self._checkpoint_state(epoch - 1)
+        state["position"] = json.dumps({"epoch": epoch, "step": step,
+                                        "meter": {"sums": meter.sums, "count": meter.count}})
+        self.ckpt.save(state)
+        msg = (f"{name} at epoch {epoch}, step {step}: checkpoint written to {self.ckpt.path}; resume with "
+               f"python -m run_apis.retrain --resume {self.run_dir}")
+        self.log.info(f"stopped by {msg}")
+        raise Preempted(msg)
 
     def _progress(self, iterable, desc, steps):
         return progress(iterable, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet,
@@ -125,7 +161,8 @@ class TrainRun:
         epochs = self.cfg.train_params.epochs
         self.log.info(f"retrain in {self.run_dir}: {epochs} epochs x {self.steps} steps, device {self.device}, "
                       f"world size {self.info.world_size}, batch {self.batch_size} per process "
-                      f"({self.batch_size * self.info.world_size} in total)")
+                      f"({self.batch_size * self.info.world_size} in total), "
+                      f"{'channels_last' if self.opts.channels_last else 'NCHW'}")
         self.clock = RunClock((epochs - self.start_epoch) * (self.steps + len(self.loader_v)))
         for epoch in range(self.start_epoch, epochs):
             epoch_start = time.monotonic()
@@ -151,9 +188,7 @@ class TrainRun:
             self.tb.scalar("train/lr", train["lr"], epoch)
             for k in ("loss", "top1", "top5"):
                 self.tb.scalar(f"val/{k}", val[k], epoch)
-            self.ckpt.save({"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                            "rng": rng_state(), "best": json.dumps(self.best), "history": json.dumps(self.history)})
+            self.ckpt.save(self._checkpoint_state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
                 break
@@ -202,9 +237,13 @@ def check_split_name(split: str, option: str) -> None:
 
 
 def run_retrain(cfg, net_config, opts: RunOptions) -> str:
+    """Run (or resume) a retrain; SIGTERM / SIGUSR1 stop it at a step with a step-level checkpoint."""
+    from engine.preemption import StopRequest
     run = TrainRun(cfg, net_config, opts)
     try:
-        return run.run()
+        with StopRequest() as stop:
+            run.stop = stop
+            return run.run()
     finally:
         cleanup(run.info)
 
