@@ -73,7 +73,7 @@ def load_table(result: SearchResult, table_path: Optional[str]):
     from search_space.cost_table import load_cost_table
     if table_path:
         return load_cost_table(table_path, result.space)
-    from engine.search_loop import load_cost_for_search
+    from engine.search_cost import load_cost_for_search
     return load_cost_for_search(result.cfg, result.space)
 
 

@@ -294,7 +294,7 @@ def check_inputs(args):
     """Configs load, the data has every split, the target is feasible: fail before any unit runs."""
     from configs import load_config
     from dataset.loader import check_data_root, resolve_data_root
-    from engine.search_loop import check_target, load_cost_for_search
+    from engine.search_cost import check_target, load_cost_for_search
     from search_space import space_from_config
     opts = list(args.opts) + ([f"optim.sub_obj.target={args.target:g}"] if args.target else [])
     cfg = load_config(args.config, opts, kind="search")

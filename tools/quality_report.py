@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List
+
 
 from engine.io import atomic_write_json, atomic_write_text
 from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank

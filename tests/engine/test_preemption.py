@@ -55,10 +55,17 @@ def _params(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.parametrize("call,phase", [(5, "arch"), (7, "weight")])  # 3 weight, 2 arch steps per epoch
-def test_search_stops_and_resumes_exactly(data_root, tmp_path, monkeypatch, call, phase):
+@pytest.fixture(scope="module")
+def uninterrupted(data_root, tmp_path_factory):
     cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
-    full = search_loop.run_search(cfg, RunOptions(data_root, str(tmp_path / "a"), device="cpu", quiet=True))
+    return search_loop.run_search(cfg, RunOptions(data_root, str(tmp_path_factory.mktemp("a")), device="cpu",
+                                                  quiet=True))
+
+
+@pytest.mark.parametrize("call,phase", [(5, "arch"), (7, "weight")])  # 3 weight, 2 arch steps per epoch
+def test_search_stops_and_resumes_exactly(data_root, uninterrupted, tmp_path, monkeypatch, call, phase):
+    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    full = uninterrupted
     ref = load_file(os.path.join(full, "checkpoint.pt"))["model"]
     with monkeypatch.context() as m:
         _signal_at(m, search_loop, call, (signal.SIGTERM, signal.SIGTERM))

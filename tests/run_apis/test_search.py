@@ -163,3 +163,23 @@ def test_amp_and_channels_last_step(data_root, tmp_path):
     weight = run.weight_pass(1)
     assert torch.isfinite(torch.tensor([arch["loss"], weight["loss"]])).all()
     run.close()
+
+
+def test_tfnas_search_hits_its_target_and_resumes(data_root, tmp_path):
+    """search_params.method=tfnas end to end: window derive within 1% of the target, the temperature
+    decays per arch epoch and survives a resume with identical arch params."""
+    from search_space import flops_table, space_from_config
+    from search_space.budget import cost_range
+    space = space_from_config(_cfg())
+    lo, hi = cost_range(space, flops_table(space, 32))
+    target = lo + 0.5 * (hi - lo)
+    extra = ["search_params.method=tfnas", f"optim.sub_obj.target={target}", "optim.sub_obj.target_tolerance=0.01"]
+    full = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "a"), device="cpu", quiet=True))
+    derived = json.load(open(os.path.join(full, "derived.json")))
+    assert 0.99 * target - 1e-6 <= derived["table_cost"] <= target + 1e-6
+    history = json.load(open(os.path.join(full, "history.json")))
+    assert [h["method"]["tau"] for h in history] == pytest.approx([5.0, 5.0 * 0.96, 5.0 * 0.96 ** 2])
+    assert "method tfnas (T 5.000)" in open(os.path.join(full, "log.txt")).read()
+    part = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), device="cpu", quiet=True, stop_after=2))
+    resumed = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), resume=part, device="cpu", quiet=True))
+    assert _arch(full) == _arch(resumed)

@@ -2,7 +2,6 @@
 import math
 from collections import Counter
 
-import numpy as np
 import pytest
 import torch
 
