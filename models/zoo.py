@@ -3,7 +3,7 @@
 Kept apart from the architecture code, like torchvision's weights API: each entry names a
 net_config and, where they exist, weights (URL + sha256). The original release's weights are
 hosted where this project cannot reach, so the entries below carry no weights yet; see
-``tools.download`` for fetching any registered file with hash checking.
+``models.download`` for fetching any registered file with hash checking.
 """
 from __future__ import annotations
 

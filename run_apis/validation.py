@@ -49,7 +49,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     folder = args.load_path
     if args.pretrained:
-        from tools.download import download_model
+        from models.download import download_model
         folder = download_model(args.pretrained, args.cache_dir, args.registry)
     weights = args.weights or os.path.join(folder, "weights.pt")
     net_config = load_net_config(folder)

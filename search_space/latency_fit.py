@@ -31,7 +31,7 @@ import torch
 
 from search_space.cost_table import CostTable, Signature, positions, table_from_values
 from search_space.derive import map_to_space, net_config_from_choices
-from search_space.latency import random_architecture  # noqa: F401  (re-exported: the same networks as --validate)
+from search_space.latency_stats import random_architecture  # noqa: F401  (re-exported: the same networks as --validate)
 from search_space.topology import SearchSpace
 
 SKIP = "skip_connect"
@@ -273,7 +273,7 @@ def signature_counts(space: SearchSpace, net_config, input_size: int) -> Dict[st
 
 def spread_stats(first: Sequence[float], second: Sequence[float]) -> dict:
     """How well two repeated end-to-end evaluations of the same networks agree."""
-    from search_space.latency import kendall_tau
+    from search_space.latency_stats import kendall_tau
     rel = [abs(a - b) / ((a + b) / 2) for a, b in zip(first, second)]
     return {"median_rel_diff_pct": 100 * statistics.median(rel), "max_rel_diff_pct": 100 * max(rel),
             "kendall_tau_between_repeats": kendall_tau(first, second)}
@@ -317,7 +317,7 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     ``refine_nets`` > 0, per-signature least squares on the calibration networks plus
     ``refine_nets`` more, pulled towards the in-context entries by ``ridge``."""
     from search_space.derive import lut_cost
-    from search_space.latency import error_stats, fit_calibration
+    from search_space.latency_stats import error_stats, fit_calibration
     t0 = time.monotonic()
     samples, archs = measure_in_context(space, input_size, batch_size, device, min_samples, forwards, seed,
                                         partial_path, log)
