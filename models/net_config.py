@@ -22,6 +22,7 @@ import yaml
 
 from engine.errors import NetConfigError
 from models.operations import FINAL_OP, OPS
+from models.paper import PAPER_NETS
 
 NET_TYPES = ("mbv2", "res")
 
@@ -201,9 +202,8 @@ def load_net_config(source: Union[str, os.PathLike, NetConfig]) -> NetConfig:
     if isinstance(source, NetConfig):
         return validate(source)
     text = os.fspath(source)
-    from models import zoo  # local: zoo imports this module
-    if text in zoo.ZOO:
-        return zoo.ZOO[text].net_config
+    if text in PAPER_NETS:
+        return parse_text(PAPER_NETS[text][0])
     if "\n" not in text and "|" not in text and "[" not in text:
         path = text
         if os.path.isdir(path):
@@ -215,7 +215,7 @@ def load_net_config(source: Union[str, os.PathLike, NetConfig]) -> NetConfig:
                 raise NetConfigError(f"net_config: no net_config file in folder {path}")
         if not os.path.isfile(path):
             raise NetConfigError(f"net_config: {path} is neither a file, a folder nor a zoo name "
-                                 f"(zoo: {', '.join(zoo.ZOO)})")
+                                 f"(zoo: {', '.join(PAPER_NETS)})")
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()

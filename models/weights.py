@@ -3,7 +3,7 @@
 Each zoo model has a :class:`DenseNASWeights` enum (a ``torchvision.models.WeightsEnum``) whose
 members carry ``url``, ``transforms`` (the evaluation preset) and ``meta`` (sha256, published
 top-1, MACs, latency, source). ``get_state_dict`` downloads with the project's hash-checked
-fetcher (``models.download.fetch``: full sha256, cached, no file left on a mismatch) and reads
+fetcher (``models.fetch.fetch``: full sha256, cached, no file left on a mismatch) and reads
 with ``torch.load(weights_only=True)``; files in the original release's layout are mapped.
 A member without a hosted file says so in one line instead of inventing one. User registries
 (the ``--pretrained`` JSON) become members of the same type through :func:`registry_weights`.
@@ -33,14 +33,14 @@ class DenseNASWeights(WeightsEnum):
         if not sha256:
             raise InputError(f"{self!r}: a weights url without a sha256 in meta is refused")
         from engine.weights import read_state_dict
-        from models.download import fetch
+        from models.fetch import fetch
         folder = cache_dir or os.path.join(DEFAULT_CACHE, "weights")
         path = fetch(self.url, folder, sha256, f"{self.meta.get('name', self.name)}-{sha256[:12]}.pt", progress)
         return read_state_dict(path)
 
 
 def _meta(name: str, published: dict, note: str) -> dict:
-    from models.zoo import PAPER
+    from models.paper import PAPER
     return {"name": name, "sha256": None, "num_classes": 1000, "categories": None,
             "published_top1": published.get("top1"), "macs_m": published.get("macs_m"),
             "latency_ms_titanxp_b32": published.get("latency_ms"), "source": PAPER, "weights": note}
