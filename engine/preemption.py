@@ -54,3 +54,16 @@ class StopRequest:
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
             local = int(flag.item())
         return signal.Signals(local).name if local else None
+
+
+def stop_with_checkpoint(signal_name: str, ckpt, state: dict, position: dict, where: str, command: str,
+                         run_dir: str, log) -> None:
+    """Write ``state`` with its mid-epoch ``position`` (rank 0, atomically), log and raise
+    :class:`Preempted` naming the signal, ``where`` it stopped and the resume command."""
+    import json
+    state["position"] = json.dumps(position)
+    ckpt.save(state)
+    msg = (f"{signal_name} at {where}: checkpoint written to {ckpt.path}; resume with "
+           f"python -m {command} --resume {run_dir}")
+    log.info(f"stopped by {msg}")
+    raise Preempted(msg)

@@ -167,15 +167,11 @@ class SearchRun(SearchOutputs):
         name = self.stop.requested(self.info, self.device) if self.stop is not None else None
         if not name:
             return
-        from engine.preemption import Preempted
-        state = self._state(epoch - 1)
-        state["position"] = json.dumps({"epoch": epoch, "phase": phase, "step": step, "arch": self._epoch_arch,
-                                        "meter": {"sums": meter.sums, "count": meter.count}})
-        self.ckpt.save(state)
-        msg = (f"{name} at epoch {epoch}, {phase} step {step}: checkpoint written to {self.ckpt.path}; resume with "
-               f"python -m run_apis.search --resume {self.run_dir}")
-        self.log.info(f"stopped by {msg}")
-        raise Preempted(msg)
+        from engine.preemption import stop_with_checkpoint
+        stop_with_checkpoint(name, self.ckpt, self._state(epoch - 1),
+                             {"epoch": epoch, "phase": phase, "step": step, "arch": self._epoch_arch,
+                              "meter": {"sums": meter.sums, "count": meter.count}},
+                             f"epoch {epoch}, {phase} step {step}", "run_apis.search", self.run_dir, self.log)
 
     def _step_scalars(self, phase: str, epoch: int, step: int, steps: int, **values):
         """TensorBoard scalars every log.interval steps (x axis: global step of the phase)."""

@@ -142,15 +142,10 @@ class TrainRun:
         name = self.stop.requested(self.info, self.device) if self.stop is not None else None
         if not name:
             return
-        from engine.preemption import Preempted
-        state = self._checkpoint_state(epoch - 1)
-        state["position"] = json.dumps({"epoch": epoch, "step": step,
-                                        "meter": {"sums": meter.sums, "count": meter.count}})
-        self.ckpt.save(state)
-        msg = (f"{name} at epoch {epoch}, step {step}: checkpoint written to {self.ckpt.path}; resume with "
-               f"python -m run_apis.retrain --resume {self.run_dir}")
-        self.log.info(f"stopped by {msg}")
-        raise Preempted(msg)
+        from engine.preemption import stop_with_checkpoint
+        stop_with_checkpoint(name, self.ckpt, self._checkpoint_state(epoch - 1),
+                             {"epoch": epoch, "step": step, "meter": {"sums": meter.sums, "count": meter.count}},
+                             f"epoch {epoch}, step {step}", "run_apis.retrain", self.run_dir, self.log)
 
     def _progress(self, iterable, desc, steps):
         return progress(iterable, desc, total=steps, enabled=self.info.is_main and not self.opts.quiet,
