@@ -1,5 +1,9 @@
 from setuptools import find_packages, setup
 
+# Layering, bottom to top (imports point down only): common -> configs -> dataset / models ->
+# search_space -> engine -> run_apis / tools.
+TOP_PACKAGES = ["common", "configs", "dataset", "models", "search_space", "engine", "run_apis", "tools", "latency_tables"]
+
 COMMANDS = {
     "densenas-search": "run_apis.search:main",
     "densenas-retrain": "run_apis.retrain:main",
@@ -17,8 +21,7 @@ setup(
     description="DenseNAS: densely connected search space for neural architecture search (CVPR 2020), rebuilt",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["configs", "dataset", "engine", "models", "search_space", "run_apis", "tools",
-                                    "latency_tables"]),
+    packages=find_packages(include=[f"{top}{sub}" for top in TOP_PACKAGES for sub in ("", ".*")]),
     py_modules=["hubconf"],
     # Configs and latency tables are package data: found next to the installed modules.
     package_data={"configs": ["*.yaml"], "latency_tables": ["*.json"]},

@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional
 import yaml
 
 from configs.defaults import SEARCH_DEFAULTS, TRAIN_DEFAULTS
-from engine.errors import ConfigError
+from common.errors import ConfigError
 
 CONFIG_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(CONFIG_DIR)
@@ -155,7 +155,8 @@ def detect_kind(data: Mapping) -> str:
 
 def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Optional[str] = None) -> Config:
     """Load ``path`` (YAML) over the defaults of its kind ("search" or "train"), then apply
-    dotted overrides. Validates types and, for search configs, the space figures."""
+    dotted overrides. Validates keys and types; the search space's own figures are checked by
+    ``search_space.load_search_config`` (this package sits below search_space: no import of it)."""
     data = {}
     if path is not None:
         path = find_config(path)
@@ -183,11 +184,7 @@ def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Option
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
     cfg["_kind"] = kind
     cfg["_path"] = os.path.abspath(path) if path else None
-    cfg = _wrap(cfg)
-    if kind == "search":
-        from search_space.topology import validate_search_config
-        validate_search_config(cfg)
-    return cfg
+    return _wrap(cfg)
 
 
 # Table names used by the original release's configs -> the converted tables shipped here.

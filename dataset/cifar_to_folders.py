@@ -20,8 +20,8 @@ import sys
 if __package__ in (None, ""):  # also runnable as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.cli import main_guard  # noqa: E402
-from engine.errors import DataError  # noqa: E402
+from common.cli import main_guard  # noqa: E402
+from common.errors import DataError  # noqa: E402
 
 PIXELS = 32 * 32 * 3
 LAYOUTS = {  # kind: (label bytes, train files, test files, names file)
@@ -98,7 +98,7 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="dataset root to write (train/ and val/ class folders)")
     p.add_argument("--coarse", action="store_true", help="CIFAR-100: use the 20 coarse labels instead of the 100 fine ones")
     a = p.parse_args(argv)
-    from engine.logging_utils import progress
+    from common.logging_utils import progress
     stats = convert(a.src, a.out, a.coarse,
                     progress=lambda it, desc: progress(it, desc, total=len(it), unit="img", interval=5000))
     print(f"{a.out}: {stats['kind']}, {stats['train']} train and {stats['val']} val images")

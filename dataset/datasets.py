@@ -11,7 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from dataset.lmdb_io import LMDBReader
-from engine.errors import DataError
+from common.errors import DataError
 
 
 def _decode(data_or_path, name: str) -> Image.Image:

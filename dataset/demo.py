@@ -96,7 +96,7 @@ def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: i
              test_per_class: int = 50) -> str:
     """Generate (once) and return ``root``. Regenerates when the parameters differ."""
     if not 1 <= num_classes <= len(CLASSES):
-        from engine.errors import DataError
+        from common.errors import DataError
         raise DataError(f"demo dataset: num_classes must be 1..{len(CLASSES)}, got {num_classes}")
     params = {"num_classes": num_classes, "train_per_class": train_per_class, "val_per_class": val_per_class,
               "test_per_class": test_per_class, "image_size": image_size, "seed": seed, "version": 2}
@@ -118,7 +118,7 @@ def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: i
             rng = random.Random(f"{seed}-{split}-{name}")
             for i in range(per_class):
                 draw_sample(name, image_size, rng).save(os.path.join(folder, f"{i:05d}.jpg"), quality=90)
-    from engine.io import atomic_write_json
+    from common.io import atomic_write_json
     atomic_write_json(marker, params)
     return root
 

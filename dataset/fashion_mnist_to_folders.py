@@ -28,8 +28,8 @@ import zlib
 if __package__ in (None, ""):  # also runnable as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.cli import main_guard  # noqa: E402
-from engine.errors import DataError  # noqa: E402
+from common.cli import main_guard  # noqa: E402
+from common.errors import DataError  # noqa: E402
 
 DEBIAN_SRC = "/usr/share/datasets/fashion-mnist"
 # From the dataset's documentation (zalandoresearch/fashion-mnist README), in label order.
@@ -152,7 +152,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.val_per_class < 1:
         raise DataError(f"--val_per_class {a.val_per_class}: must be at least 1")
-    from engine.logging_utils import progress
+    from common.logging_utils import progress
     counts = convert(a.src, a.out, a.val_per_class,
                      progress=lambda it, desc: progress(it, desc, total=len(it), unit="img", interval=10000))
     print(f"{a.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

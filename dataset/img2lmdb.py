@@ -15,12 +15,12 @@ if __package__ in (None, ""):
 
 from dataset.lists import read_list  # noqa: E402
 from dataset.lmdb_io import pack_lmdb  # noqa: E402
-from engine.cli import main_guard  # noqa: E402
+from common.cli import main_guard  # noqa: E402
 
 
 @main_guard
 def main(argv=None):
-    from engine.logging_utils import progress
+    from common.logging_utils import progress
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--image_path", required=True, help="dataset root the list's paths are relative to")
     p.add_argument("--list_path", required=True, help="list file (relative/path label per line)")

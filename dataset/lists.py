@@ -9,8 +9,8 @@ import os
 import random
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from engine.errors import DataError
-from engine.io import atomic_write_text
+from common.errors import DataError
+from common.io import atomic_write_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".ppm")
 Entry = Tuple[str, int]
@@ -28,7 +28,7 @@ def list_classes(split_dir: str) -> List[str]:
 def list_images(root: str, split: str, classes: Optional[Sequence[str]] = None,
                 class_to_label: Optional[Dict[str, int]] = None, progress=None) -> List[Entry]:
     """Entries of ``root/split/<class>/*`` for the given classes (all by default). ``progress``:
-    optional wrapper of the class iteration (see engine.logging_utils.progress)."""
+    optional wrapper of the class iteration (see common.logging_utils.progress)."""
     split_dir = os.path.join(root, split)
     classes = list(classes) if classes is not None else list_classes(split_dir)
     class_to_label = class_to_label or {c: i for i, c in enumerate(classes)}

@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence, Tuple
 
 from PIL import Image, UnidentifiedImageError
 
-from engine.errors import DataError
+from common.errors import DataError
 
 MAGIC = b"DNR1"
 META_KEY = b"__meta__"

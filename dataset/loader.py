@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from dataset.datasets import ImageListDataset, LMDBDataset
 from dataset.lists import list_images, read_list, search_split
 from dataset.transforms import normalize_batch, train_transform, val_transform
-from engine.errors import DataError
+from common.errors import DataError
 
 def check_data_root(root: str, splits=("train",), data_type: str = "img") -> None:
     """Fail early, before training, when the expected splits are missing."""

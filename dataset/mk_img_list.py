@@ -10,8 +10,8 @@ if __package__ in (None, ""):  # also runnable as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from dataset.lists import list_classes, list_images, write_list  # noqa: E402
-from engine.cli import main_guard  # noqa: E402
-from engine.logging_utils import progress  # noqa: E402
+from common.cli import main_guard  # noqa: E402
+from common.logging_utils import progress  # noqa: E402
 
 
 @main_guard

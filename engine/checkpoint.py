@@ -7,8 +7,7 @@ from typing import Optional
 
 import torch
 
-from engine.errors import InputError
-from engine.io import atomic_torch_save
+from common.io import atomic_torch_save, load_file, strip_module_prefix  # noqa: F401  (re-exported)
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -48,17 +47,6 @@ def restore_rng(state: dict, info=None, generators=()) -> None:
     set_rng_state(ranks[rank] if ranks and len(ranks) == world else state["rng"], generators)
 
 
-def load_file(path: str, map_location="cpu") -> dict:
-    """torch.load with weights_only=True; a corrupt or foreign file is an InputError."""
-    if not os.path.isfile(path):
-        raise InputError(f"file not found: {path}")
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot load {path}: not a valid weights/checkpoint file ({first[:160]})") from None
-
-
 class Checkpointer:
     def __init__(self, run_dir: str, is_main: bool = True):
         self.run_dir, self.is_main = run_dir, is_main
@@ -73,10 +61,3 @@ class Checkpointer:
 
     def load(self) -> Optional[dict]:
         return load_file(self.path) if os.path.isfile(self.path) else None
-
-
-def strip_module_prefix(state_dict: dict) -> dict:
-    """Accept checkpoints saved from DDP-wrapped models (keys prefixed ``module.``)."""
-    if state_dict and all(k.startswith("module.") for k in state_dict):
-        return {k[len("module."):]: v for k, v in state_dict.items()}
-    return state_dict

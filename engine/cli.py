@@ -1,42 +1,7 @@
-"""Shared command-line plumbing: one-line errors with exit code 2, common arguments."""
+"""Command-line arguments shared by the run commands (search, retrain, validation, derive)."""
 from __future__ import annotations
 
 import argparse
-import functools
-import sys
-
-from engine.errors import InputError, TrainingDiverged
-from engine.preemption import PREEMPTED_EXIT_CODE, Preempted
-
-
-def main_guard(fn):
-    """Run a CLI main; user mistakes (InputError) print one line and exit 2, no traceback."""
-    @functools.wraps(fn)
-    def wrapper(argv=None):
-        try:
-            return fn(argv)
-        except InputError as e:
-            print(f"error: {_one_line(e)}", file=sys.stderr)
-            raise SystemExit(2) from None
-        except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
-            raise SystemExit(3) from None
-        except Preempted as e:
-            print(f"stopped: {e}", file=sys.stderr)
-            raise SystemExit(PREEMPTED_EXIT_CODE) from None
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            raise SystemExit(130) from None
-    return wrapper
-
-
-def _one_line(e: Exception) -> str:
-    """Errors re-raised from DataLoader workers carry a traceback: keep the last line."""
-    lines = [l for l in str(e).splitlines() if l.strip()]
-    if len(lines) > 1:
-        last = lines[-1]
-        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else last
-    return lines[0] if lines else type(e).__name__
 
 
 def add_common_args(parser: argparse.ArgumentParser, config_help: str = "YAML config") -> None:

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from engine.errors import InputError
-from engine.io import atomic_write_json, atomic_write_text
+from common.errors import InputError
+from common.io import atomic_write_json, atomic_write_text
 
 
 @dataclass
@@ -38,7 +38,7 @@ def _from_checkpoint(path: str):
 
 def load_search_result(run_dir: str) -> SearchResult:
     """A search run folder: ``config.yaml`` + ``arch_params.json`` (or ``checkpoint.pt``)."""
-    from configs import load_config
+    from search_space.search_config import load_search_config
     from search_space import space_from_config
     from search_space.budget import ArchProbs
     if not os.path.isdir(run_dir):
@@ -46,7 +46,7 @@ def load_search_result(run_dir: str) -> SearchResult:
     config = os.path.join(run_dir, "config.yaml")
     if not os.path.isfile(config):
         raise InputError(f"--load_path {run_dir}: no config.yaml (not a search run folder)")
-    cfg = load_config(config, kind="search")
+    cfg = load_search_config(config)
     space = space_from_config(cfg)
     params = os.path.join(run_dir, "arch_params.json")
     ckpt = os.path.join(run_dir, "checkpoint.pt")

@@ -41,7 +41,7 @@ def init_distributed(device_name: str = "auto") -> DistInfo:
 
 
 def device_for(info: DistInfo, device_name: str) -> torch.device:
-    from engine.device import resolve_device
+    from common.device import resolve_device
     dev = resolve_device(device_name)
     if dev.type == "cuda" and info.enabled:
         return torch.device("cuda", info.local_rank)
@@ -52,7 +52,7 @@ def per_process_batch(total: int, info: DistInfo, key: str = "data.batch_size") 
     """The batch of one process: ``total`` (the batch over all processes, as the original's
     DataParallel) split evenly over the ranks."""
     if total % info.world_size:
-        from engine.errors import ConfigError
+        from common.errors import ConfigError
         raise ConfigError(f"config key '{key}': {total} does not split evenly over {info.world_size} processes")
     return total // info.world_size
 

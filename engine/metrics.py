@@ -60,7 +60,7 @@ def evaluate(model, loader, device, amp: bool = False, max_steps: int = 0, batch
     with batch statistics (see :class:`frozen_batch_stats`) instead of running statistics.
     ``wrap(loader)``: e.g. a progress reporter around the batches."""
     import contextlib
-    from engine.device import autocast
+    from common.device import autocast
     was_training = model.training
     model.train(batch_stats)
     meter = Meter()

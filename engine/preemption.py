@@ -15,12 +15,9 @@ from typing import Optional
 
 import torch
 
-PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: "try again later" -- resume with --resume
+from common.errors import PREEMPTED_EXIT_CODE, Preempted  # noqa: F401  (re-exported: the run loops raise it)
+
 SIGNALS = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGUSR1", None)) if s is not None)
-
-
-class Preempted(Exception):
-    """A run stopped on a signal after writing a step-level checkpoint (message: what and how to resume)."""
 
 
 class StopRequest:

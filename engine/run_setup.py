@@ -12,9 +12,9 @@ import yaml
 
 from engine.checkpoint import Checkpointer
 from engine.distributed import DistInfo, broadcast_object
-from engine.errors import InputError, TrainingDiverged
-from engine.io import atomic_write_text
-from engine.logging_utils import TensorBoard, get_logger, make_run_dir
+from common.errors import InputError, TrainingDiverged
+from common.io import atomic_write_text
+from common.logging_utils import TensorBoard, get_logger, make_run_dir
 
 
 @dataclass

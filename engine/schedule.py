@@ -11,7 +11,7 @@ def build_lr_scheduler(optimizer, total_steps: int, min_lr: float, decay: str = 
     elif decay in ("constant", "none"):
         main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     else:
-        from engine.errors import ConfigError
+        from common.errors import ConfigError
         raise ConfigError(f"config key 'optim.weight.lr_decay_type': cosine or constant, got {decay!r}")
     if warmup_steps <= 0:
         return main

@@ -2,7 +2,7 @@
 Shared by the search loop and by derive / benchmark commands that reopen a search run."""
 from __future__ import annotations
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 
 
 def load_cost_for_search(cfg, space):

@@ -23,12 +23,12 @@ import time
 import torch
 
 from engine.checkpoint import restore_rng, rng_state, rng_states_all_ranks
-from engine.device import autocast
+from common.device import autocast
 from engine.distributed import (DistInfo, average_gradients, cleanup, device_for, init_distributed,
                                 per_process_batch)
-from engine.errors import InputError
-from engine.io import atomic_write_json
-from engine.logging_utils import flat_hparams, progress
+from common.errors import InputError
+from common.io import atomic_write_json
+from common.logging_utils import flat_hparams, progress
 from engine.search_cost import check_target, describe_table, load_cost_for_search  # noqa: F401 (re-exported)
 from engine.search_outputs import SearchOutputs
 from engine.run_setup import RunOptions, check_finite, open_run  # noqa: F401 (RunOptions re-exported)
@@ -256,7 +256,7 @@ class SearchRun(SearchOutputs):
                       f"{'channels_last' if self.opts.channels_last else 'NCHW'}")
         self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
                       f"({'on' if cfg.optim.if_sub_obj else 'off'}); method {self.method.describe()}")
-        from engine.logging_utils import RunClock, format_duration
+        from common.logging_utils import RunClock, format_duration
         self.clock = RunClock(sum(self.steps_w + (self.steps_a if e >= sp.arch_update_epoch else 0)
                                   + (len(self.loader_v) if e >= sp.val_start_epoch else 0)
                                   for e in range(self.start_epoch, epochs)))

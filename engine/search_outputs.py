@@ -8,8 +8,8 @@ from typing import Optional
 
 import torch
 
-from engine.errors import InputError
-from engine.io import atomic_write_json, atomic_write_text
+from common.errors import InputError
+from common.io import atomic_write_json, atomic_write_text
 
 
 def _arch_state(net) -> dict:

@@ -9,7 +9,7 @@ from typing import List, Sequence
 
 import torch
 
-from engine.errors import InputError
+from common.errors import InputError
 
 
 def supernet_accuracies(run_dir: str, net_configs: Sequence, data_path, recal_batches: int = 10,

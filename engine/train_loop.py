@@ -11,11 +11,11 @@ import torch
 
 from dataset.loader import skipped_images
 from engine.checkpoint import restore_rng, rng_state, rng_states_all_ranks
-from engine.device import autocast
+from common.device import autocast
 from engine.distributed import cleanup, device_for, init_distributed, per_process_batch
-from engine.errors import InputError
-from engine.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from engine.logging_utils import RunClock, flat_hparams, format_duration, progress
+from common.errors import InputError
+from common.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from common.logging_utils import RunClock, flat_hparams, format_duration, progress
 from engine.metrics import Meter, evaluate, topk_correct
 from engine.schedule import build_lr_scheduler
 from engine.run_setup import RunOptions, check_finite, open_run
@@ -247,8 +247,8 @@ def validate_weights(net_config, weights: str, cfg, data_path: Optional[str], de
                      amp: bool = False, quiet: bool = False, state: Optional[dict] = None, split: str = "val") -> dict:
     """Evaluate a net_config + weights.pt (``state``: its contents, when already read) on a split."""
     from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
-    from engine.device import resolve_device
-    from engine.weights import load_weights, num_classes_of, read_state_dict
+    from common.device import resolve_device
+    from models.state_dict import load_weights, num_classes_of, read_state_dict
     from models import build_model
     device = resolve_device(device_name)
     state = read_state_dict(weights) if state is None else state

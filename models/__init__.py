@@ -3,7 +3,7 @@ from models.complexity import count_macs, count_params
 from models.densenas import DerivedNetwork, build_model
 from models.net_config import BlockSpec, NetConfig, format_net_config, load_net_config
 from models.operations import OPS
-from engine.weights import load_weights  # noqa: E402  (after models.*: engine.weights reads models lazily)
+from models.state_dict import load_weights  # noqa: E402  (after models.*: models.state_dict reads models lazily)
 from models.weights import DenseNASWeights, Weights
 from models.zoo import (DenseNAS_A_Weights, DenseNAS_B_Weights, DenseNAS_C_Weights, densenas_a, densenas_b,
                         densenas_c, get_model, get_model_weights, list_models)

@@ -10,7 +10,7 @@ import json
 import os
 from typing import Optional
 
-from engine.errors import InputError
+from common.errors import InputError
 from models.fetch import HashMismatchError, fetch, sha256_of  # noqa: F401 (re-exported)
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "densenas")
@@ -35,7 +35,7 @@ def registry(extra: Optional[str] = None) -> dict:
 def download_model(name: str, out_dir: Optional[str] = None, extra_registry: Optional[str] = None,
                    require_weights: bool = True) -> str:
     """Write ``net_config`` (and ``weights.pt`` when the entry has weights) into a folder."""
-    from engine.io import atomic_write_text
+    from common.io import atomic_write_text
     from models.net_config import load_net_config
     reg = registry(extra_registry)
     if name not in reg:

@@ -7,7 +7,7 @@ import os
 from typing import Optional
 from urllib.parse import urlparse
 
-from engine.errors import InputError
+from common.errors import InputError
 
 
 class HashMismatchError(InputError):

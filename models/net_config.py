@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple, Union
 
 import yaml
 
-from engine.errors import NetConfigError
+from common.errors import NetConfigError
 from models.operations import FINAL_OP, OPS
 from models.paper import PAPER_NETS
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Dict
 
-from engine.errors import InputError
+from common.errors import InputError
 
 _BLOCK = re.compile(r"^blocks\.(\d+)\.(?:head_layer|stack_layers\.(\d+))\.(.+)$")
 # ResNet ops: index of each named layer in the project's ``body`` Sequential (ReLUs in between).

@@ -17,7 +17,7 @@ from typing import Optional
 from torchvision.models import Weights, WeightsEnum
 from torchvision.transforms._presets import ImageClassification
 
-from engine.errors import InputError
+from common.errors import InputError
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "densenas")
 IMAGENET_EVAL = functools.partial(ImageClassification, crop_size=224, resize_size=256)
@@ -32,7 +32,7 @@ class DenseNASWeights(WeightsEnum):
         sha256 = self.meta.get("sha256")
         if not sha256:
             raise InputError(f"{self!r}: a weights url without a sha256 in meta is refused")
-        from engine.weights import read_state_dict
+        from models.state_dict import read_state_dict
         from models.fetch import fetch
         folder = cache_dir or os.path.join(DEFAULT_CACHE, "weights")
         path = fetch(self.url, folder, sha256, f"{self.meta.get('name', self.name)}-{sha256[:12]}.pt", progress)

@@ -36,7 +36,7 @@ def get(name: str) -> ZooEntry:
     try:
         return ZOO[name]
     except KeyError:
-        from engine.errors import InputError
+        from common.errors import InputError
         raise InputError(f"unknown model {name!r} (zoo: {', '.join(ZOO)})") from None
 
 
@@ -68,7 +68,7 @@ WEIGHTS = {"densenas_a": DenseNAS_A_Weights, "densenas_b": DenseNAS_B_Weights, "
 def _build(name: str, weights, progress: bool, num_classes: Optional[int], **kwargs):
     """Build zoo model ``name``; ``weights``: None, "DEFAULT", a member name, or a weights member
     (of this model's enum or of a user registry)."""
-    from engine.weights import load_weights
+    from models.state_dict import load_weights
     from models.densenas import build_model
     if weights is not None and not isinstance(weights, DenseNASWeights):
         weights = WEIGHTS[name].verify(weights)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 def build_parser():
@@ -87,7 +87,7 @@ def main(argv=None):
 
 def _random(args):
     from engine.derive_run import derive_random
-    from engine.errors import InputError
+    from common.errors import InputError
     if args.budgets or args.topk != 1 or args.measure_latency:
         raise InputError("--random draws at one cost: use it with --max_cost [--window], not --budgets/--topk/"
                          "--measure_latency")

@@ -8,14 +8,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 @main_guard
 def main(argv=None):
     import torch
-    from engine.errors import InputError
-    from engine.weights import load_weights, num_classes_of, read_state_dict
+    from common.errors import InputError
+    from models.state_dict import load_weights, num_classes_of, read_state_dict
     from models import build_model, load_net_config
     p = argparse.ArgumentParser(prog="python -m run_apis.export", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def profile(args) -> dict:
     from engine.cli import input_settings
-    from engine.errors import InputError
+    from common.errors import InputError
     from models import build_model, count_macs, count_params, load_net_config
     net_config = load_net_config(args.net_config)
     size, classes, _ = input_settings(args.input_size, args.num_classes, args.config, overrides=args.opts)
@@ -46,8 +46,8 @@ def profile(args) -> dict:
         result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts, input_size=size))
     if args.measure:
         import torch
-        from engine.device import resolve_device
-        from engine.timing import time_module_robust
+        from common.device import resolve_device
+        from common.timing import time_module_robust
         device = resolve_device(args.measure)
         if args.threads:
             torch.set_num_threads(args.threads)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli import add_common_args, main_guard
+from common.cli import main_guard
+from engine.cli import add_common_args
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_CONFIG = os.path.join(ROOT, "configs", "demo_train.yaml")
@@ -41,7 +42,7 @@ def build_parser():
 @main_guard
 def main(argv=None):
     from configs import load_config
-    from engine.errors import InputError
+    from common.errors import InputError
     from engine.run_setup import RunOptions, find_resume_dir
     from engine.train_loop import run_retrain
     from models import load_net_config

@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli import add_common_args, main_guard
+from common.cli import main_guard
+from engine.cli import add_common_args
 
 DEMO_CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "demo_search.yaml")
 
@@ -38,14 +39,14 @@ def build_parser():
 
 @main_guard
 def main(argv=None):
-    from configs import load_config
+    from search_space.search_config import load_search_config
     from engine.run_setup import RunOptions, find_resume_dir
     from engine.search_loop import run_search
     args = build_parser().parse_args(argv)
     config = args.config
     if args.resume and config is None:
         config = os.path.join(find_resume_dir(args.resume, args.save, "search"), "config.yaml")
-    cfg = load_config(config or DEMO_CONFIG, args.opts, kind="search")
+    cfg = load_search_config(config or DEMO_CONFIG, args.opts)
     run_dir = run_search(cfg, RunOptions(args.data_path, args.save, args.resume, args.device, args.amp,
                                          args.channels_last, args.quiet, args.stop_after_epochs,
                                          args.measure_latency))

@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -44,7 +44,7 @@ def build_parser():
 def main(argv=None):
     from configs import load_config
     from engine.train_loop import validate_weights
-    from engine.weights import num_classes_of, read_state_dict
+    from models.state_dict import num_classes_of, read_state_dict
     from models import build_model, count_macs, count_params, load_net_config
     args = build_parser().parse_args(argv)
     folder = args.load_path
@@ -67,8 +67,8 @@ def main(argv=None):
                                    state=state, split=args.split))
     if args.measure_latency:
         import torch
-        from engine.device import resolve_device
-        from engine.timing import time_module_robust
+        from common.device import resolve_device
+        from common.timing import time_module_robust
         dev = resolve_device(args.measure_latency)
         x = torch.randn(1, 3, cfg.data.input_size, cfg.data.input_size, device=dev)
         result["measured_ms"] = time_module_robust(model.to(dev), x).median_ms

@@ -27,7 +27,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from engine.errors import InputError
+from common.errors import InputError
 from models.net_config import NetConfig
 from search_space.cost_table import CostTable
 from search_space.derive import net_config_from_choices

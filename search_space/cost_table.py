@@ -21,8 +21,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from engine.errors import CostTableError
-from engine.io import atomic_write_json
+from common.errors import CostTableError
+from common.io import atomic_write_json
 from search_space.topology import SearchSpace
 
 FORMAT = "densenas-cost-table"

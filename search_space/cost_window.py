@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from engine.errors import InputError
+from common.errors import InputError
 from search_space.budget import SKIP, ArchProbs, BudgetChoice, _log, cost_range
 from search_space.cost_table import CostTable
 from search_space.derive import net_config_from_choices

@@ -6,7 +6,7 @@ from typing import List, Sequence, Tuple
 
 import torch
 
-from engine.errors import NetConfigError
+from common.errors import NetConfigError
 from models.net_config import BlockSpec, NetConfig
 from search_space.cost_table import CostTable
 from search_space.topology import SearchSpace

@@ -10,9 +10,9 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from configs import load_config
-from engine.io import atomic_write_json
-from engine.timing import time_module
+from search_space.search_config import load_search_config
+from common.io import atomic_write_json
+from common.timing import time_module
 from search_space.cost_table import (CostTable, Signature, build_position_module, load_cost_table, positions,
                                      table_from_values)
 from search_space.derive import lut_cost
@@ -24,8 +24,8 @@ def estimate_net_latency(config_path: str, table_path: str, net_config, override
                          input_size: Optional[int] = None) -> dict:
     """Table latency of a net_config: ``lut_ms`` (the plain sum) and, when the table carries a
     calibration, ``lut_calibrated_ms``. A table measured at another input size is an error."""
-    from engine.errors import InputError
-    cfg = load_config(config_path, overrides, kind="search")
+    from common.errors import InputError
+    cfg = load_search_config(config_path, overrides)
     space = space_from_config(cfg)
     table = load_cost_table(table_path, space, expect_units="ms")
     measured_at = table.meta.get("input_size")
@@ -42,7 +42,7 @@ def estimate_net_latency(config_path: str, table_path: str, net_config, override
 def table_device(table: CostTable) -> torch.device:
     """The device a latency table was measured on (``meta.device_type``; legacy GPU tables: cuda).
     Raises InputError for FLOPs tables or a device this machine lacks."""
-    from engine.errors import InputError
+    from common.errors import InputError
     if table.units != "ms":
         raise InputError(f"--measure_latency needs a latency table (ms); the cost table is in {table.units}")
     kind = table.meta.get("device_type")
@@ -72,10 +72,11 @@ def measure_on_table_device(net_config, table: CostTable, num_classes: int, proc
     out = {"measured_on": str(table.meta.get("device", device.type)), "measured_batch": batch,
            "measured_input_size": size}
     if device.type == "cpu" and processes > 0:
-        runs = [_profile_in_fresh_process(net_config, size, num_classes, batch, threads) for _ in range(processes)]
+        from search_space.network_timing import profile_in_fresh_process
+        runs = [profile_in_fresh_process(net_config, size, num_classes, batch, threads) for _ in range(processes)]
         return dict(out, measured_ms=min(runs), measured_ms_runs=runs,
                     measured_how=f"smallest of {processes} fresh processes (run_apis.profile --measure cpu)")
-    from engine.timing import time_module_robust
+    from common.timing import time_module_robust
     from models import build_model
     old = torch.get_num_threads()
     if device.type == "cpu" and threads:
@@ -89,27 +90,6 @@ def measure_on_table_device(net_config, table: CostTable, num_classes: int, proc
     finally:
         torch.set_num_threads(old)
     return dict(out, measured_ms=ms, measured_how="this process")
-
-
-def _profile_in_fresh_process(net_config, size: int, num_classes: int, batch: int, threads) -> float:
-    import subprocess
-    import sys
-    import tempfile
-    from engine.errors import InputError
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where run_apis/ lives
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "net_config")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(net_config.to_text())
-        cmd = [sys.executable, "-m", "run_apis.profile", "--net_config", path, "--input_size", str(size),
-               "--num_classes", str(num_classes), "--measure", "cpu", "--batch_size", str(batch),
-               "--threads", str(int(threads or 0)), "--json"]
-        r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["no output"])[-1]
-        raise InputError(f"--measure_latency: timing in a fresh process failed: {last}")
-    return float(json.loads(r.stdout.strip().splitlines()[-1])["measured_ms"])
 
 
 def apply_calibration(table: CostTable, raw: float) -> float:
@@ -127,8 +107,8 @@ def _input_for(sig: Signature, batch_size: int, device) -> torch.Tensor:
 
 def table_meta(device: torch.device, batch_size: int, input_size: int, threads: int = 0) -> dict:
     """Metadata of a table measured here (sets the CPU thread count when given)."""
-    from engine.device import device_name
-    from engine.timing import stable_allocator
+    from common.device import device_name
+    from common.timing import stable_allocator
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
     return {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,

@@ -138,7 +138,7 @@ def measure_in_context(space: SearchSpace, input_size: int, batch_size: int, dev
                        warmup_seconds: float = 0.1, max_archs: int = 100000) -> Tuple[Dict[str, List[float]], int]:
     """(signature key -> in-context times in ms, one median per network; networks run). Networks
     are added until every non-skip signature of the space has ``min_samples`` of them."""
-    from engine.timing import stable_allocator
+    from common.timing import stable_allocator
     from models import build_model
     if device.type == "cpu":
         stable_allocator()
@@ -179,7 +179,7 @@ def measure_in_context(space: SearchSpace, input_size: int, batch_size: int, dev
                 samples.setdefault(sig_of[key], []).append(statistics.median(values))
         done_archs += 1
         if partial_path:
-            from engine.io import atomic_write_json
+            from common.io import atomic_write_json
             atomic_write_json(partial_path, {"fingerprint": space.fingerprint(), "archs": done_archs,
                                              "settings": [input_size, batch_size, str(device.type)],
                                              "samples": samples})
@@ -210,24 +210,24 @@ def fold_linear(table: CostTable, slope: float, intercept: float) -> CostTable:
                      table.classifier * slope, dict(table.meta), table.cv)
 
 
-@torch.no_grad()
 def measure_networks(space: SearchSpace, archs, input_size: int, batch_size: int, device: torch.device,
                      passes: int = 3, repeats: int = 1, progress: Optional[Callable] = None,
                      timing_kwargs: Optional[dict] = None) -> List[List[float]]:
-    """End-to-end latency (ms) of each net_config: ``repeats`` independent evaluations, each the
-    smallest of ``passes`` medians; passes and repeats are interleaved over the networks so drift
-    affects every network and every evaluation alike. Returns [repeat][arch]."""
-    from engine.timing import time_module
-    from models import build_model
-    x = torch.randn(batch_size, 3, input_size, input_size, device=device)
-    out = [[float("inf")] * len(archs) for _ in range(repeats)]
-    jobs = [(p, i, r) for p in range(passes) for i in range(len(archs)) for r in range(repeats)]
-    models = {}
-    for p, i, r in (progress(jobs) if progress else jobs):
-        if i not in models:
-            models = {i: build_model(archs[i], num_classes=space.num_classes).to(device).eval()}
-        out[r][i] = min(out[r][i], time_module(models[i], x, **(timing_kwargs or {})).median_ms)
-    return out
+    """End-to-end latency (ms) of each net_config of ``space``, in this process (see
+    :func:`measure_network_list`). Returns [repeat][arch]."""
+    from search_space.network_timing import measure_network_list
+    return measure_network_list(archs, space.num_classes, input_size, batch_size, device, passes, repeats,
+                                progress, timing_kwargs)
+
+
+def _time_fit_networks(space: SearchSpace, nets, input_size: int, batch_size: int, device: torch.device,
+                       fit_timing: str, progress: Optional[Callable]) -> List[float]:
+    """The fit networks' end-to-end ms: on CPU by default in a fresh process (``network_timing``),
+    what ``profile --measure`` sees; ``fit_timing="here"`` (or CUDA) times them in this process."""
+    if fit_timing == "fresh" and device.type == "cpu":
+        from search_space.network_timing import time_in_fresh_process
+        return time_in_fresh_process(nets, input_size, batch_size, torch.get_num_threads(), space.num_classes)
+    return measure_networks(space, nets, input_size, batch_size, device, progress=progress)[0]
 
 
 def fit_entries(counts: Sequence[Dict[str, float]], measured: Sequence[float], prior: Optional[Dict[str, float]] = None,
@@ -312,8 +312,10 @@ def refined_table(space: SearchSpace, input_size: int, prior: CostTable, nets, m
 def build_table(space: SearchSpace, input_size: int, batch_size: int, device: torch.device, meta: dict,
                 calibration_nets: int = 40, min_samples: int = 3, forwards: int = 15, seed: int = 0,
                 partial_path: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
-                progress: Optional[Callable] = None, refine_nets: int = 0, ridge: float = 1.0) -> CostTable:
-    """In-context entries, then the end-to-end linear fit folded in (module docstring); with
+                progress: Optional[Callable] = None, refine_nets: int = 0, ridge: float = 1.0,
+                fit_timing: str = "fresh") -> CostTable:
+    """In-context entries, then the end-to-end linear fit folded in (module docstring); the fit
+    networks timed in a fresh process (``fit_timing="fresh"``, CPU) or in this one ("here"); with
     ``refine_nets`` > 0, per-signature least squares on the calibration networks plus
     ``refine_nets`` more, pulled towards the in-context entries by ``ridge``."""
     from search_space.derive import lut_cost
@@ -325,7 +327,7 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     raw = in_context_table(space, input_size, samples, meta)
     rng = random.Random(10007 + seed)
     nets = [random_architecture(space, rng) for _ in range(calibration_nets)]
-    measured = measure_networks(space, nets, input_size, batch_size, device, progress=progress)[0]
+    measured = _time_fit_networks(space, nets, input_size, batch_size, device, fit_timing, progress)
     pred = [lut_cost(space, raw, n) for n in nets]
     cal = fit_calibration(pred, measured)
     table = fold_linear(raw, cal["slope"], cal["intercept"])
@@ -333,7 +335,7 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     if refine_nets > 0:
         more = [random_architecture(space, rng) for _ in range(refine_nets)]
         nets = nets + more
-        measured = measured + measure_networks(space, more, input_size, batch_size, device, progress=progress)[0]
+        measured = measured + _time_fit_networks(space, more, input_size, batch_size, device, fit_timing, progress)
         pred = [lut_cost(space, raw, n) for n in nets]
         table = refined_table(space, input_size, table, nets, measured, ridge)
         method = "in-context hooks + end-to-end least squares per signature (ridge to in-context)"
@@ -341,6 +343,8 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     fitted = [lut_cost(space, table, n) for n in nets]
     table.meta.update(method=method, in_context_networks=archs,
                       forwards_per_network=forwards, min_samples=min_samples, calibration_networks=calibration_nets,
+                      fit_timing=("one fresh process" if fit_timing == "fresh" and device.type == "cpu"
+                                  else "the build process"),
                       fit={"slope": cal["slope"], "intercept_ms": cal["intercept"],
                            "in_sample_before": error_stats(pred, measured), "in_sample_after": error_stats(fitted, measured)},
                       build_seconds={"in_context": round(t1 - t0, 1), "fit": round(time.monotonic() - t1, 1)})

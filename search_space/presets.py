@@ -12,7 +12,7 @@ import copy
 
 import yaml
 
-from engine.errors import InputError
+from common.errors import InputError
 
 PRESETS = {"mbv2": "imagenet_search_cfg_mbv2.yaml", "resnet": "imagenet_search_cfg_resnet.yaml"}
 

@@ -21,7 +21,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 
-from engine.errors import InputError
+from common.errors import InputError
 from models.net_config import NetConfig
 from search_space.cost_table import CostTable
 from search_space.cost_window import DEFAULT_BINS, _backtrack, _Dist, _grid, _Part, _walk, empty_window_message

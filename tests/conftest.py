@@ -40,5 +40,5 @@ TINY_OPTS = [
 @pytest.fixture
 def tiny_cfg():
     """A tiny MBV2-style space at 32x32 (search config)."""
-    from configs import load_config
-    return load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), TINY_OPTS)
+    from search_space.search_config import load_search_config
+    return load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), TINY_OPTS)

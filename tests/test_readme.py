@@ -77,12 +77,12 @@ def test_readme_command_parses(cmd, monkeypatch):
 
 @pytest.fixture(scope="module")
 def search_run(tmp_path_factory):
-    from configs import load_config
+    from search_space.search_config import load_search_config
     from dataset.demo import generate
     from engine.search_loop import RunOptions, run_search
     data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=10, train_per_class=10, val_per_class=4,
                     quiet=True)
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), [  # the demo space, a short schedule
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), [  # the demo space, a short schedule
         "train_params.epochs=2", "search_params.arch_update_epoch=1", "search_params.val_start_epoch=1",
         "data.batch_size=8", "data.steps_per_epoch=2"])
     return run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))

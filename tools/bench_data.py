@@ -8,7 +8,7 @@ import argparse
 import os
 import time
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 @main_guard

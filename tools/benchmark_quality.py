@@ -44,9 +44,9 @@ from typing import List, Optional
 if __package__ in (None, ""):  # also runnable as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.cli import main_guard  # noqa: E402
-from engine.errors import InputError  # noqa: E402
-from engine.io import atomic_write_json  # noqa: E402
+from common.cli import main_guard  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.io import atomic_write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
@@ -293,11 +293,12 @@ def resolve_args(args):
 def check_inputs(args):
     """Configs load, the data has every split, the target is feasible: fail before any unit runs."""
     from configs import load_config
+    from search_space.search_config import load_search_config
     from dataset.loader import check_data_root, resolve_data_root
     from engine.search_cost import check_target, load_cost_for_search
     from search_space import space_from_config
     opts = list(args.opts) + ([f"optim.sub_obj.target={args.target:g}"] if args.target else [])
-    cfg = load_config(args.config, opts, kind="search")
+    cfg = load_search_config(args.config, opts)
     check_target(cfg, space_from_config(cfg), load_cost_for_search(cfg, space_from_config(cfg)))
     tcfg = load_config(args.train_config, args.train_opts, kind="train")
     root = resolve_data_root(args.data_path, cfg, announce=True)  # generates the demo data once, here

@@ -13,7 +13,7 @@ import argparse
 import os
 import time
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,7 +68,7 @@ def _time(fn, steps: int, warmup: int, sync) -> float:
 def main(argv=None):
     import torch
     from configs import load_config
-    from engine.device import autocast, resolve_device
+    from common.device import autocast, resolve_device
     from search_space import build_super_network, flops_table, space_from_config
     from search_space.chained_cost import cost_loss
     p = argparse.ArgumentParser(prog="python -m tools.benchmark_search", description=__doc__,

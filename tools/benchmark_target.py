@@ -22,7 +22,7 @@ import json
 import math
 import os
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -91,13 +91,13 @@ def main(argv=None):
                    help="overrides of demo_search.yaml (default: arch lr 0.03; the demo's 0.003 moves the "
                         "distribution too little in its 6 arch epochs)")
     args = p.parse_args(argv)
-    from configs import load_config
+    from search_space.search_config import load_search_config
     from engine.derive_run import derive_run, load_search_result, load_table
     from engine.search_loop import RunOptions, load_cost_for_search, run_search
     from search_space import space_from_config
     from search_space.budget import ArchProbs, cost_range
     base = os.path.join(ROOT, "configs", "demo_search.yaml")
-    cfg = load_config(base, args.opts, kind="search")
+    cfg = load_search_config(base, args.opts)
     space = space_from_config(cfg)
     table = load_cost_for_search(cfg, space)
     lo, hi = cost_range(space, table)
@@ -111,7 +111,7 @@ def main(argv=None):
                                   f"optim.sub_obj.target_weight={args.weight}",
                                   f"optim.sub_obj.target_derive={args.derive}",
                                   f"optim.sub_obj.target_tolerance={args.tolerance}"]
-        run_dir = run_search(load_config(base, opts, kind="search"),
+        run_dir = run_search(load_search_config(base, opts),
                              RunOptions(None, args.save, device="cpu", quiet=True,
                                         measure_latency=args.measure_latency))
         runs.append(run_dir)

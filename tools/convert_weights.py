@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 def build_parser():
@@ -27,8 +27,8 @@ def build_parser():
 
 
 def convert_folder(src: str, dst: str, weights: str = None) -> str:
-    from engine.io import atomic_torch_save, atomic_write_text
-    from engine.weights import load_weights, num_classes_of, read_state_dict
+    from common.io import atomic_torch_save, atomic_write_text
+    from models.state_dict import load_weights, num_classes_of, read_state_dict
     from models import build_model, load_net_config
     weights = weights or os.path.join(src, "weights.pt")
     net_config = load_net_config(src)

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,10 +25,11 @@ def _step(title: str, command: str):
 def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     import torch
     from configs import load_config
+    from search_space.search_config import load_search_config
     from dataset.demo import generate
     from dataset.lists import list_images, search_split, write_list
     from dataset.lmdb_io import pack_lmdb
-    from engine.errors import CostTableError
+    from common.errors import CostTableError
     from engine.run_setup import RunOptions
     from engine.search_loop import run_search
     from engine.train_loop import run_retrain, validate_weights
@@ -36,7 +37,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     from models.net_config import blocks_summary
     from search_space import load_cost_table, lut_cost, space_from_config
     from search_space.latency import apply_calibration, measure_table, scatter_plot, validate_table
-    from engine.timing import time_module_robust
+    from common.timing import time_module_robust
 
     t_start = time.time()
     out = os.path.abspath(out)
@@ -72,7 +73,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
 
     # 2. latency table
     search_cfg_path = os.path.join(ROOT, "configs", "demo_search.yaml")
-    cfg = load_config(search_cfg_path, search_opts)
+    cfg = load_search_config(search_cfg_path, search_opts)
     space = space_from_config(cfg)
     from configs import resolve_path
     shipped = resolve_path(cfg.optim.sub_obj.latency_list_path, cfg)
@@ -108,7 +109,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     runs = os.path.join(out, "runs")
     _step("search", f"python -m run_apis.search --data_path {data_root} --save {runs} --opts "
                     + " ".join(search_opts))
-    cfg = load_config(search_cfg_path, search_opts)
+    cfg = load_search_config(search_cfg_path, search_opts)
     search_dir = run_search(cfg, RunOptions(data_root, runs, device=device, quiet=tiny))
     net_config = load_net_config(search_dir)
 
@@ -145,7 +146,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
             "tensorboard": f"{os.path.join(search_dir, 'tb')} {os.path.join(train_dir, 'tb')}",
         },
     }
-    from engine.io import atomic_write_json
+    from common.io import atomic_write_json
     atomic_write_json(os.path.join(out, "summary.json"), summary)
     print("\n================ DenseNAS demo summary ================")
     print("derived architecture:")

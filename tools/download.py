@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from engine.cli import main_guard
+from common.cli import main_guard
 from models.download import (DEFAULT_CACHE, HashMismatchError, download_model, fetch, registry,  # noqa: F401
                              sha256_of)  # re-exported: the library code lives in models.download
 

@@ -11,13 +11,13 @@ ones), cost = FLOPs until you measure a latency table.
     python -m run_apis.search --config configs/my_cifar10_search.yaml --data_path DATA \
         --opts optim.sub_obj.type=latency optim.sub_obj.latency_list_path=latency_tables/my_cifar10.json
 
-The config is validated (load_config) before it is written.
+The config is validated (load_search_config) before it is written.
 """
 from __future__ import annotations
 
 import argparse
 
-from engine.cli import main_guard
+from common.cli import main_guard
 
 
 def build_parser():
@@ -40,8 +40,8 @@ def build_parser():
 def main(argv=None):
     import os
     import tempfile
-    from configs import load_config
-    from engine.io import atomic_write_text
+    from search_space.search_config import load_search_config
+    from common.io import atomic_write_text
     from search_space.presets import config_text, make_search_config
     a = build_parser().parse_args(argv)
     cfg = make_search_config(a.preset, a.input_size, a.num_classes, a.min_fm, a.dataset, a.batch_size, a.drop)
@@ -53,7 +53,7 @@ def main(argv=None):
         check = os.path.join(tmp, "check.yaml")
         with open(check, "w", encoding="utf-8") as f:
             f.write(text)
-        load_config(check, kind="search")
+        load_search_config(check)
     atomic_write_text(a.out, text)
     print(f"{a.out}: fm_sizes {cfg['search_params']['net_scale']['fm_sizes']}")
 

@@ -5,7 +5,7 @@ import json
 import os
 
 
-from engine.io import atomic_write_json, atomic_write_text
+from common.io import atomic_write_json, atomic_write_text
 from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank
 
 

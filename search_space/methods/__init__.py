@@ -7,7 +7,7 @@ Adding a method: one module here and one line in ``METHODS``.
 """
 from __future__ import annotations
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 from search_space.methods.base import SearchMethod, StepOutput
 from search_space.methods.densenas import DenseNAS
 from search_space.methods.tfnas import TFNAS

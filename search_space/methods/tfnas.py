@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.errors import ConfigError
+from common.errors import ConfigError
 from search_space.methods.base import SearchMethod, StepOutput
 from search_space.super_network import _rows
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from dataset.cifar_to_folders import convert, main as cifar_main
 from dataset.lists import list_images
-from engine.errors import DataError
+from common.errors import DataError
 from search_space import build_super_network
 from search_space.presets import make_search_config, scaled_fm_sizes
 from tests.conftest import ROOT
@@ -71,12 +71,12 @@ def test_small_input_search_configs():
     assert scaled_fm_sizes([112, 56, 28, 28, 14, 7], 224, 4) == [112, 56, 28, 28, 14, 7]
     assert scaled_fm_sizes([112, 56, 28, 28, 14, 7], 32, 4) == [16, 16, 16, 16, 8, 4]
     assert scaled_fm_sizes([112, 56, 28, 28, 14, 7], 32, 4, drop="late") == [16, 8, 4, 4, 4, 4]
-    cfg = load_config(os.path.join(ROOT, "configs", "cifar10_search_mbv2.yaml"))
+    cfg = load_search_config(os.path.join(ROOT, "configs", "cifar10_search_mbv2.yaml"))
     assert cfg.data.input_size == 32 and cfg.data.num_classes == 10
     made = make_search_config("resnet", 64, 200)
     assert made["search_params"]["net_scale"]["fm_sizes"][0] == 32 and made["optim"]["sub_obj"]["type"] == "flops"
     import torch
-    small = load_config(os.path.join(ROOT, "configs", "cifar10_search_mbv2.yaml"),
+    small = load_search_config(os.path.join(ROOT, "configs", "cifar10_search_mbv2.yaml"),
                         ["search_params.net_scale.num_layers=[0,1,1,1,1,1,1,1,1,1,1,1,1,1,0,0,0]"])
     net = build_super_network(small)
     net.sample("weight")

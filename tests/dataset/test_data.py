@@ -11,7 +11,7 @@ from dataset.demo import generate
 from dataset.lists import list_images, read_list, search_split, write_list
 from dataset.lmdb_io import LMDBReader, pack_lmdb
 from dataset.loader import build_dataset, check_data_root
-from engine.errors import DataError
+from common.errors import DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from dataset.fashion_mnist_to_folders import CLASSES, convert, folder_name, main
 from dataset.lists import read_list
-from engine.errors import DataError
+from common.errors import DataError
 
 
 def _idx(path, array, magic):

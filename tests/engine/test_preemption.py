@@ -9,7 +9,7 @@ import torch
 
 import engine.search_loop as search_loop
 import engine.train_loop as train_loop
-from configs import load_config
+from search_space.search_config import load_search_config
 from dataset.demo import generate
 from engine.checkpoint import load_file
 from engine.preemption import PREEMPTED_EXIT_CODE, Preempted
@@ -57,14 +57,14 @@ def _params(model):
 
 @pytest.fixture(scope="module")
 def uninterrupted(data_root, tmp_path_factory):
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
     return search_loop.run_search(cfg, RunOptions(data_root, str(tmp_path_factory.mktemp("a")), device="cpu",
                                                   quiet=True))
 
 
 @pytest.mark.parametrize("call,phase", [(5, "arch"), (7, "weight")])  # 3 weight, 2 arch steps per epoch
 def test_search_stops_and_resumes_exactly(data_root, uninterrupted, tmp_path, monkeypatch, call, phase):
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
     full = uninterrupted
     ref = load_file(os.path.join(full, "checkpoint.pt"))["model"]
     with monkeypatch.context() as m:

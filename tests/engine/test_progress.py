@@ -1,7 +1,7 @@
 """Progress lines when output goes to a file (no terminal)."""
 import torch
 
-from engine.logging_utils import Progress, RunClock, format_duration
+from common.logging_utils import Progress, RunClock, format_duration
 
 
 def test_lines_every_interval_and_at_the_end():

@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from engine.errors import NetConfigError
+from common.errors import NetConfigError
 from models import build_model, load_net_config
 from models.net_config import BlockSpec, NetConfig, format_net_config, parse_yaml, to_yaml_dict
 from models.zoo import ZOO

@@ -7,8 +7,8 @@ import sys
 import pytest
 import torch
 
-from engine.errors import InputError
-from engine.weights import load_weights, read_state_dict
+from common.errors import InputError
+from models.state_dict import load_weights, read_state_dict
 from models import build_model
 from models.net_config import parse_text
 from models.original_layout import from_original_layout

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import models
-from engine.errors import InputError
+from common.errors import InputError
 from models.weights import registry_weights
 from tests.conftest import ROOT
 

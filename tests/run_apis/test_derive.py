@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from dataset.demo import generate
 from engine.search_loop import RunOptions, run_search
 from models import load_net_config
@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def search_run(tmp_path_factory):
     data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=4,
                     quiet=True)
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
     run_dir = run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
     return data, cfg, run_dir
 
@@ -110,7 +110,7 @@ def test_target_search_logs_and_derives_within_target(search_run, tmp_path):
     space, table = _space_table(cfg)
     lo, hi = cost_range(space, table)
     target = lo + 0.5 * (hi - lo)
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
                       SEARCH_OPTS + ["optim.sub_obj.target_mode=abs", f"optim.sub_obj.target={target}"])
     run_dir = run_search(cfg, RunOptions(data, str(tmp_path), device="cpu", quiet=True))
     info = json.load(open(os.path.join(run_dir, "derived.json")))
@@ -146,7 +146,7 @@ def test_what_a_search_emits_does_not_change_its_trajectory(search_run, tmp_path
     target = [f"optim.sub_obj.target_mode=abs", f"optim.sub_obj.target={lo + 0.5 * (hi - lo)}"]
     params = []
     for derive in ("window", "argmax"):
-        c = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
+        c = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
                         SEARCH_OPTS + target + [f"optim.sub_obj.target_derive={derive}"])
         rd = run_search(c, RunOptions(data, str(tmp_path / derive), device="cpu", quiet=True))
         params.append({k: v for k, v in json.load(open(os.path.join(rd, "arch_params.json"))).items()})

@@ -38,11 +38,11 @@ def test_profile_bad_inputs_exit_2(tmp_path):
 
 
 def test_profile_with_shipped_calibrated_table(tmp_path):
-    from configs import load_config
+    from search_space.search_config import load_search_config
     from search_space import space_from_config
     from search_space.derive import net_config_from_choices
     cfg = os.path.join(ROOT, "configs", "demo_search.yaml")
-    space = space_from_config(load_config(cfg))
+    space = space_from_config(load_search_config(cfg))
     path = [0, 1, 3, space.final]
     nc = net_config_from_choices(space, path, {1: "mbconv_k3_t3", 3: "mbconv_k5_t6"},
                                  {1: ["mbconv_k3_t3"], 3: ["skip_connect"]})

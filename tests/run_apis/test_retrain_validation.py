@@ -9,10 +9,10 @@ import torch
 
 from configs import load_config
 from dataset.demo import generate
-from engine.errors import InputError
+from common.errors import InputError
 from engine.search_loop import RunOptions
 from engine.train_loop import run_retrain, validate_weights
-from engine.weights import load_weights
+from models.state_dict import load_weights
 from models import build_model, load_net_config
 from tools.download import HashMismatchError, fetch
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from dataset.demo import generate
 from engine.search_loop import RunOptions, SearchRun, run_search
 from models import build_model, load_net_config
@@ -28,7 +28,7 @@ def data_root(tmp_path_factory):
 
 
 def _cfg(extra=()):
-    return load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS + list(extra))
+    return load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS + list(extra))
 
 
 def _arch(run_dir):
@@ -64,7 +64,7 @@ def test_search_outputs(data_root, tmp_path):
         logged = json.load(f)["table_cost"]
     assert logged == pytest.approx(lut_cost(space, flops_table(space, 32), net_config))
     # the run's own config reloads
-    assert load_config(os.path.join(run_dir, "config.yaml")).search_params == cfg.search_params
+    assert load_search_config(os.path.join(run_dir, "config.yaml")).search_params == cfg.search_params
 
 
 def test_resume_gives_identical_arch_params(data_root, tmp_path):

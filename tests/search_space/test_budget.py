@@ -74,7 +74,7 @@ def test_budget_derive_equals_brute_force(tiny_cfg, seed, scale):
 
 
 def test_budget_below_cheapest_names_the_cheapest(tiny_cfg):
-    from engine.errors import InputError
+    from common.errors import InputError
     space = space_from_config(tiny_cfg)
     table = flops_table(space, 32)
     fronts = pareto_fronts(space, table, _random_probs(space, 0, 1.0))

@@ -85,8 +85,8 @@ def test_lut_of_derived_matches_expected_cost_on_one_hot(tiny_cfg):
 
 def test_published_latency_of_zoo(reference):
     import os
-    from configs import load_config
-    space = space_from_config(load_config(os.path.join(reference, "configs", "imagenet_search_cfg_mbv2.yaml")))
+    from search_space.search_config import load_search_config
+    space = space_from_config(load_search_config(os.path.join(reference, "configs", "imagenet_search_cfg_mbv2.yaml")))
     table = load_cost_table(os.path.join(reference, "lat_list_densenas_mbv2_xp32"), space)
     for name in ("densenas_a", "densenas_b", "densenas_c"):
         got = lut_cost(space, table, ZOO[name].net_config)
@@ -96,17 +96,17 @@ def test_published_latency_of_zoo(reference):
 
 def test_table_not_fitting_names_block(reference):
     import os
-    from configs import load_config
-    from engine.errors import CostTableError
-    space = space_from_config(load_config(os.path.join(reference, "configs", "imagenet_search_cfg_resnet.yaml")))
+    from search_space.search_config import load_search_config
+    from common.errors import CostTableError
+    space = space_from_config(load_search_config(os.path.join(reference, "configs", "imagenet_search_cfg_resnet.yaml")))
     with pytest.raises(CostTableError, match="routing blocks|block"):
         load_cost_table(os.path.join(reference, "lat_list_densenas_mbv2_xp32"), space)
 
 
 def test_skip_reg_table_matches_reference(reference):
     import os
-    from configs import load_config
-    space = space_from_config(load_config(os.path.join(reference, "configs", "imagenet_search_cfg_resnet.yaml")))
+    from search_space.search_config import load_search_config
+    space = space_from_config(load_search_config(os.path.join(reference, "configs", "imagenet_search_cfg_resnet.yaml")))
     plain = load_cost_table(os.path.join(reference, "lat_list_resv2_32"), space)
     reg = load_cost_table(os.path.join(reference, "lat_list_resv2_32_reg10"), space)
     ours = plain.with_skip_reg(space)

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from engine.errors import InputError
+from common.errors import InputError
 from search_space import flops_table, lut_cost, space_from_config
 from search_space.budget import arch_log_score, best_within, cost_range, pareto_fronts
 from search_space.cost_window import best_in_window, window_bounds

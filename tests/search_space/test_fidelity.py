@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from search_space import build_super_network, derive, space_from_config
 from search_space.cost_table import CostTable, flops_table
 from search_space.derive import lut_cost
@@ -27,7 +27,7 @@ TOY_TABLE = CostTable(input=1.5,
 
 
 def _toy(*extra):
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), TOY_OPTS + list(extra))
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), TOY_OPTS + list(extra))
     torch.manual_seed(0)
     net = build_super_network(cfg)
     with torch.no_grad():
@@ -140,7 +140,7 @@ RES_TOY = ["search_params.net_scale.chs=[16,24,32]", "search_params.net_scale.fm
 
 
 def _res(*extra):
-    return load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), RES_TOY + list(extra))
+    return load_search_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), RES_TOY + list(extra))
 
 
 def test_batchnorm_settings_follow_the_original():
@@ -176,7 +176,7 @@ def test_resnet_derive_has_no_conv1_1_and_costs_agree():
 
 
 def test_bottleneck_space_super_network_cost_derive_build():
-    cfg = load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), [
+    cfg = load_search_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"), [
         "search_params.net_scale.chs=[16,8,12]", "search_params.net_scale.fm_sizes=[16,8,8]",
         "search_params.net_scale.stage=[0,1,1,2]", "search_params.net_scale.num_layers=[0,1,1]",
         "search_params.PRIMITIVES_head=[bottle_neck]", "search_params.PRIMITIVES_stack=[bottle_neck,skip_connect]",
@@ -198,9 +198,9 @@ def test_bottleneck_space_super_network_cost_derive_build():
 
 
 def test_bottleneck_mixed_with_basic_block_is_refused():
-    from engine.errors import ConfigError
+    from common.errors import ConfigError
     with pytest.raises(ConfigError, match="bottle_neck cannot be mixed"):
-        load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"),
+        load_search_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_resnet.yaml"),
                     ["search_params.PRIMITIVES_stack=[basic_block,bottle_neck,skip_connect]"])
 
 
@@ -209,14 +209,14 @@ def test_paper_configs_use_paper_tables_and_lr_floor():
     from search_space.cost_table import load_cost_table
     for name, table_file, cost_type in (("mbv2", "mbv2_titanxp_b32_224.json", "latency"),
                                         ("resnet", "resnet_titanxp_b32_224.json", "flops")):
-        cfg = load_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}.yaml"))
+        cfg = load_search_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}.yaml"))
         assert cfg.optim.weight.min_lr == 1e-5
         assert cfg.optim.sub_obj.type == cost_type and cfg.optim.sub_obj.cost_mode == "sampled"
         assert os.path.basename(cfg.optim.sub_obj.latency_list_path) == table_file
         table = load_cost_table(resolve_path(cfg.optim.sub_obj.latency_list_path, cfg), space_from_config(cfg))
         assert table.meta["device"] == "NVIDIA TITAN Xp" and table.meta["batch_size"] == 32
         assert table.meta["input_size"] == 224 and "original" in table.meta["source"]
-        cpu = load_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}_cpu.yaml"))
+        cpu = load_search_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}_cpu.yaml"))
         assert "cpu" in cpu.optim.sub_obj.latency_list_path and cpu.optim.sub_obj.type == "latency"
         load_cost_table(resolve_path(cpu.optim.sub_obj.latency_list_path, cpu), space_from_config(cpu))
 
@@ -225,7 +225,7 @@ def test_shipped_titanxp_tables_equal_the_original(reference):
     from configs import resolve_path
     from search_space.cost_table import load_cost_table
     for legacy in ("lat_list_densenas_mbv2_xp32", "lat_list_resv2_32"):
-        cfg = load_config(os.path.join(reference, "configs",
+        cfg = load_search_config(os.path.join(reference, "configs",
                                        "imagenet_search_cfg_mbv2.yaml" if "mbv2" in legacy else
                                        "imagenet_search_cfg_resnet.yaml"))
         space = space_from_config(cfg)
@@ -238,7 +238,7 @@ def test_shipped_titanxp_tables_equal_the_original(reference):
 
 def test_batch_is_split_over_processes():
     from engine.distributed import DistInfo, per_process_batch
-    from engine.errors import ConfigError
+    from common.errors import ConfigError
     assert per_process_batch(352, DistInfo(0, 4, 0)) == 88
     assert per_process_batch(8, DistInfo()) == 8
     with pytest.raises(ConfigError, match="data.batch_size.*3 processes"):

@@ -83,6 +83,18 @@ def test_in_context_table_and_folded_fit(tiny_cfg, tmp_path):
                         min_samples=1, forwards=2)
     assert built.meta["method"].startswith("in-context") and built.meta["calibration_networks"] == 4
     assert built.meta["fingerprint"] == space.fingerprint()
+    assert built.meta["fit_timing"] == "one fresh process"  # what profile --measure sees
+
+
+def test_fresh_process_times_the_networks_it_is_given(tiny_cfg):
+    from search_space.network_timing import measure_network_list, time_in_fresh_process
+    space = space_from_config(tiny_cfg)
+    nets = [random_architecture(space, random.Random(s)) for s in range(3)]
+    fresh = time_in_fresh_process(nets, 32, 1, 1, space.num_classes, passes=1)
+    here = measure_network_list(nets, space.num_classes, 32, 1, torch.device("cpu"), passes=1)[0]
+    assert len(fresh) == 3 and all(0 < f < 1000 for f in fresh)
+    # same networks, same statistic: the two processes agree to well within an order of magnitude
+    assert all(0.2 < f / h < 5 for f, h in zip(fresh, here))
 
 
 def test_report_functions_on_fixed_inputs():

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from engine.errors import CostTableError
+from common.errors import CostTableError
 from search_space import load_cost_table, space_from_config
 from search_space.cost_table import convert_legacy, flops_table
 from search_space.latency import kendall_tau, measure_table, validate_table
@@ -27,33 +27,33 @@ def test_json_round_trip(tiny_cfg, tmp_path):
 
 
 def test_fingerprint_and_units_refused(tiny_cfg, tmp_path):
-    from configs import load_config
+    from search_space.search_config import load_search_config
     space = space_from_config(tiny_cfg)
     flops_table(space, 32).save(str(tmp_path / "t.json"))
     with pytest.raises(CostTableError, match="units"):
         load_cost_table(str(tmp_path / "t.json"), space, expect_units="ms")
-    other = space_from_config(load_config(os.path.join(ROOT, "configs", "demo_search.yaml")))
+    other = space_from_config(load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml")))
     with pytest.raises(CostTableError, match="another search space"):
         load_cost_table(str(tmp_path / "t.json"), other)
 
 
 def test_shipped_tables_fit_their_spaces():
-    from configs import load_config
+    from search_space.search_config import load_search_config
     for cfg_name, table in (("imagenet_search_cfg_mbv2", "mbv2_cpu_b1_224.json"),
                             ("imagenet_search_cfg_resnet", "resnet_cpu_b1_224.json"),
                             ("demo_search", "demo_cpu_b1_32.json")):
-        space = space_from_config(load_config(os.path.join(ROOT, "configs", f"{cfg_name}.yaml")))
+        space = space_from_config(load_search_config(os.path.join(ROOT, "configs", f"{cfg_name}.yaml")))
         t = load_cost_table(os.path.join(ROOT, "latency_tables", table), space, expect_units="ms")
         assert t.meta["threads"] >= 1 and t.meta["batch_size"] == 1
 
 
 def test_legacy_conversion_equals_direct_load(reference, tmp_path):
-    from configs import load_config
+    from search_space.search_config import load_search_config
     src = os.path.join(reference, "lat_list_densenas_mbv2_xp32")
     r = subprocess.run([sys.executable, "-m", "run_apis.latency_measure", "--convert_legacy", src, "--out",
                         str(tmp_path / "xp.json")], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    space = space_from_config(load_config(os.path.join(reference, "configs", "imagenet_search_cfg_mbv2.yaml")))
+    space = space_from_config(load_search_config(os.path.join(reference, "configs", "imagenet_search_cfg_mbv2.yaml")))
     direct = load_cost_table(src, space)
     converted = load_cost_table(str(tmp_path / "xp.json"), space)
     assert direct.head == converted.head and direct.stack == converted.stack
@@ -113,8 +113,14 @@ def test_measure_cli_on_tiny_space(tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "run_apis.latency_measure", "--config",
                         os.path.join(ROOT, "configs", "demo_search.yaml"), "--opts", *TINY_OPTS, "--device", "cpu",
-                        "--passes", "1", "--validate", "4", "--lut", str(out), "--calibrate"],
+                        "--passes", "1", "--validate", "3", "--processes", "2", "--lut", str(out), "--calibrate"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "Kendall" in r.stdout and os.path.isfile(tmp_path / "tiny_accuracy.png")
-    assert "calibration" in json.loads(out.read_text())["meta"]
+    table_meta = json.loads(out.read_text())["meta"]
+    assert "calibration" in table_meta and table_meta["fit_timing"] == "one fresh process"
+    report = json.loads((tmp_path / "tiny_accuracy.json").read_text())
+    # every network timed by profile --measure in 2 fresh processes; the smallest is the latency
+    runs = report["measured_runs_ms"]
+    assert len(runs) == 3 and all(len(r) == 2 for r in runs) and report["timing"].startswith("run_apis.profile")
+    assert report["measured_ms"] == [[min(r) for r in runs]] and "spread" in report

@@ -6,8 +6,8 @@ import os
 import pytest
 import torch
 
-from configs import load_config
-from engine.errors import ConfigError
+from search_space.search_config import load_search_config
+from common.errors import ConfigError
 from search_space import build_super_network, derive, flops_table, space_from_config
 from search_space.methods import METHODS, build_method
 from search_space.super_network import _rows
@@ -17,7 +17,7 @@ METHOD_OPTS = {"densenas": [], "tfnas": ["search_params.method=tfnas", "optim.su
 
 
 def _setup(method, extra=()):
-    cfg = load_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"),
                       TINY_OPTS + ["optim.sub_obj.type=flops", "search_params.arch_update_epoch=1"]
                       + METHOD_OPTS[method] + list(extra))
     torch.manual_seed(0)
@@ -153,4 +153,4 @@ def test_tfnas_temperature_schedule_and_alpha_reset():
 ])
 def test_bad_method_config_names_the_key(opts, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load_config(os.path.join(ROOT, "configs", "demo_search.yaml"), opts)
+        load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), opts)

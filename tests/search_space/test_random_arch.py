@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 import torch
 
-from engine.errors import InputError
+from common.errors import InputError
 from search_space import flops_table, space_from_config
 from search_space.budget import ArchProbs, cost_range
 from search_space.random_arch import WindowCounts, sample_in_window

@@ -1,7 +1,7 @@
 """A super network's path as a plain network: same outputs as the super network on that path."""
 import torch
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from search_space import build_super_network, space_from_config
 from search_space.derive import net_config_from_choices
 from search_space.subnet import Scaled, extract_subnet, recalibrate_bn
@@ -10,7 +10,7 @@ from tests.conftest import ROOT, TINY_OPTS
 
 def _chain_cfg():
     opts = [o for o in TINY_OPTS if "adjoin" not in o] + ["search_params.adjoin_connect_nums=[1,1,1]"]
-    return load_config(f"{ROOT}/configs/demo_search.yaml", opts + ["optim.sub_obj.type=flops"])
+    return load_search_config(f"{ROOT}/configs/demo_search.yaml", opts + ["optim.sub_obj.type=flops"])
 
 
 def test_subnet_equals_supernet_on_a_single_path():

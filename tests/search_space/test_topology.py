@@ -1,13 +1,13 @@
 import os
 
-from configs import load_config
+from search_space.search_config import load_search_config
 from search_space import space_from_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _space(name):
-    return space_from_config(load_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}.yaml")))
+    return space_from_config(load_search_config(os.path.join(ROOT, "configs", f"imagenet_search_cfg_{name}.yaml")))
 
 
 def test_mbv2_route_counts():
@@ -26,7 +26,7 @@ def test_resnet_route_counts():
 
 
 def test_fingerprint_changes_with_figures(tiny_cfg):
-    from configs import load_config as lc
+    from search_space.search_config import load_search_config as lc
     a = space_from_config(tiny_cfg)
     assert a.fingerprint() == space_from_config(tiny_cfg).fingerprint()
     b = space_from_config(lc(os.path.join(ROOT, "configs", "demo_search.yaml")))

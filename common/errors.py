@@ -27,3 +27,10 @@ class DataError(InputError):
 
 class TrainingDiverged(RuntimeError):
     """A NaN/inf loss: the run stops, the last good checkpoint stays."""
+
+
+PREEMPTED_EXIT_CODE = 75  # EX_TEMPFAIL: "try again later" -- resume with --resume
+
+
+class Preempted(Exception):
+    """A run stopped on a signal after writing a step-level checkpoint (message: what and how to resume)."""

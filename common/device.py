@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.errors import InputError
+from common.errors import InputError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

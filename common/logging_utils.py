@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Callable, Optional
 
-from engine.errors import InputError
+from common.errors import InputError
 
 
 def make_run_dir(parent: str, name: str, resume: Optional[str] = None) -> str:

@@ -2,8 +2,8 @@
 layout (see ``models.original_layout``), clear key/shape errors."""
 from __future__ import annotations
 
-from engine.checkpoint import load_file, strip_module_prefix
-from engine.errors import InputError
+from common.io import load_file, strip_module_prefix
+from common.errors import InputError
 
 
 def read_state_dict(path: str) -> dict:

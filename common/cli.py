@@ -1,0 +1,37 @@
+"""CLI entry points: user mistakes end in one line and exit code 2, no traceback."""
+from __future__ import annotations
+
+import functools
+import sys
+
+from common.errors import PREEMPTED_EXIT_CODE, InputError, Preempted, TrainingDiverged
+
+
+def main_guard(fn):
+    """Run a CLI main; user mistakes (InputError) print one line and exit 2, no traceback."""
+    @functools.wraps(fn)
+    def wrapper(argv=None):
+        try:
+            return fn(argv)
+        except InputError as e:
+            print(f"error: {_one_line(e)}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            raise SystemExit(3) from None
+        except Preempted as e:
+            print(f"stopped: {e}", file=sys.stderr)
+            raise SystemExit(PREEMPTED_EXIT_CODE) from None
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+    return wrapper
+
+
+def _one_line(e: Exception) -> str:
+    """Errors re-raised from DataLoader workers carry a traceback: keep the last line."""
+    lines = [l for l in str(e).splitlines() if l.strip()]
+    if len(lines) > 1:
+        last = lines[-1]
+        return last.split(": ", 1)[1] if last.split(": ", 1)[0].endswith("Error") else last
+    return lines[0] if lines else type(e).__name__
