@@ -4,16 +4,16 @@ from __future__ import annotations
 from torch import nn
 
 from models.net_config import NetConfig, load_net_config
-from models.operations import OPS, Conv1x1, conv_bn, he_fout_init, op_expansion, set_bn
+from models.operations import OPS, Conv1x1, build_op, conv_bn, he_fout_init, op_expansion, set_bn
 
 
 def _stage(block, in_ch: int, affine: bool = True):
     """Head op (carries the stride) then stack ops; returns (module, real output channels)."""
-    layers = [OPS[block.head_op](in_ch, block.out_ch, block.stride, affine=affine)]
+    layers = [build_op(block.head_op, in_ch, block.out_ch, block.stride, affine=affine)]
     ch = layers[0].out_channels
     for op in block.stack_ops:
         # Stack layers keep the width; for bottlenecks the op's planes are a quarter of it.
-        layers.append(OPS[op](ch, ch // op_expansion(op), 1, affine=affine) if op != "skip_connect"
+        layers.append(build_op(op, ch, ch // op_expansion(op), 1, affine=affine) if op != "skip_connect"
                       else OPS[op](ch, ch, 1, affine=affine))
     return nn.Sequential(*layers), ch
 

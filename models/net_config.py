@@ -8,6 +8,10 @@ Two forms load:
 * this project's YAML form (``net_type``, ``blocks: [{channels, head_op, stack_ops, stride}]``,
   ``last: {channels, op}``).
 
+An op joining several op names with ``+`` (``'mbconv_k3_t3+mbconv_k5_t6'``, head or stack) is a
+multi-branch layer (NSE): the mean of its branches, plus the identity in a residual position
+(``models.operations.MultiBranch``).
+
 Parsing uses :func:`ast.literal_eval` / ``yaml.safe_load`` only: nothing in a file is executed.
 :func:`format_net_config` writes the text form, so configs round-trip.
 """
@@ -21,7 +25,7 @@ from typing import List, Optional, Tuple, Union
 import yaml
 
 from common.errors import NetConfigError
-from models.operations import FINAL_OP, OPS
+from models.operations import FINAL_OP, OPS, check_multi_branch, is_multi_branch
 from models.paper import PAPER_NETS
 
 NET_TYPES = ("mbv2", "res")
@@ -54,6 +58,12 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _check_branches(op: str, where: str) -> None:
+    problem = check_multi_branch(op)
+    if problem:
+        raise NetConfigError(f"net_config {where}: {problem}")
+
+
 def _check_block(raw, idx: int) -> BlockSpec:
     where = f"block {idx}"
     if not isinstance(raw, (list, tuple)) or len(raw) != 5:
@@ -62,13 +72,17 @@ def _check_block(raw, idx: int) -> BlockSpec:
     chs, head, stack, n_stack, stride = raw
     if (not isinstance(chs, (list, tuple)) or len(chs) != 2 or not all(_is_int(c) and c > 0 for c in chs)):
         raise NetConfigError(f"net_config {where}: channels must be two positive integers, got {chs!r}")
-    if not isinstance(head, str) or head not in OPS or head == "skip_connect":
+    if isinstance(head, str) and is_multi_branch(head):
+        _check_branches(head, where)
+    elif not isinstance(head, str) or head not in OPS or head == "skip_connect":
         raise NetConfigError(f"net_config {where}: unknown head op {head!r} "
                              f"(known: {', '.join(sorted(k for k in OPS if k != 'skip_connect'))})")
     if not isinstance(stack, (list, tuple)):
         raise NetConfigError(f"net_config {where}: stack ops must be a list, got {stack!r}")
     for op in stack:
-        if not isinstance(op, str) or op not in OPS:
+        if isinstance(op, str) and is_multi_branch(op):
+            _check_branches(op, where)
+        elif not isinstance(op, str) or op not in OPS:
             raise NetConfigError(f"net_config {where}: unknown stack op {op!r}")
     if not _is_int(n_stack) or n_stack < 0:
         raise NetConfigError(f"net_config {where}: num_stack_layers must be a non-negative integer, got {n_stack!r}")

@@ -1,12 +1,12 @@
 """Candidate operations shared by the super network and derived networks.
 
 Every op is built by ``OPS[name](in_ch, out_ch, stride, affine=...)`` and exposes
-``out_channels``. Names follow the original DenseNAS code so configs and net_configs carry over.
+``out_channels``; a multi-branch layer (``'mbconv_k3_t3+mbconv_k5_t6'``, NSE) by :func:`build_op`. Names follow the original DenseNAS code so configs and net_configs carry over.
 """
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 from torch import nn
 
@@ -142,6 +142,66 @@ def mbconv_params(name: str):
 def op_expansion(name: str) -> int:
     """How many times its ``out_ch`` argument an op's output channels are (bottleneck: 4)."""
     return Bottleneck.expansion if name == "bottle_neck" else 1
+
+
+BRANCH_SEP = "+"
+
+
+def branches(name: str) -> tuple:
+    """The op names of a layer: ``'mbconv_k3_t3+mbconv_k5_t6'`` -> both; a plain op -> itself."""
+    return tuple(name.split(BRANCH_SEP))
+
+
+def is_multi_branch(name: str) -> bool:
+    return BRANCH_SEP in name
+
+
+def check_multi_branch(name: str) -> Optional[str]:
+    """Why ``name`` is not a valid multi-branch layer (None when it is): at least two distinct
+    known MBConv ops (NSE's multi-branch cell averages inverted-residual bodies; ResNet blocks and
+    skip_connect have no body of that kind)."""
+    parts = branches(name)
+    if len(parts) < 2 or any(not p for p in parts):
+        return f"multi-branch op {name!r}: needs two or more op names joined by '{BRANCH_SEP}'"
+    for p in parts:
+        if p not in OPS:
+            return f"multi-branch op {name!r}: unknown op {p!r}"
+        if mbconv_params(p) is None:
+            return f"multi-branch op {name!r}: {p!r} cannot be a branch (only mbconv_k*_t* ops)"
+    if len(set(parts)) != len(parts):
+        return f"multi-branch op {name!r}: an op is listed twice"
+    return None
+
+
+class MultiBranch(nn.Module):
+    """A layer of several MBConv bodies on the same input (NSE's ``MBCell``): the mean of the
+    branches; in a residual position (stride 1, same width) the identity joins the mean,
+    y = (x + sum_i f_i(x)) / (n + 1)."""
+
+    def __init__(self, names, in_ch: int, out_ch: int, stride: int, affine: bool = True):
+        super().__init__()
+        self.branches = nn.ModuleList()
+        for name in names:
+            k, t = mbconv_params(name)
+            self.branches.append(MBConv(in_ch, out_ch, stride, k, t, affine).body)
+        self.use_residual = stride == 1 and in_ch == out_ch
+        self.out_channels = out_ch
+
+    def forward(self, x):
+        total = sum(b(x) for b in self.branches)
+        if self.use_residual:
+            return (x + total) / (len(self.branches) + 1)
+        return total / len(self.branches)
+
+
+def build_op(name: str, in_ch: int, out_ch: int, stride: int, affine: bool = True) -> nn.Module:
+    """``OPS[name](...)``, or a :class:`MultiBranch` for ``'op_a+op_b+...'``."""
+    if is_multi_branch(name):
+        problem = check_multi_branch(name)
+        if problem:
+            raise ValueError(problem)
+        return MultiBranch(branches(name), in_ch, out_ch, stride, affine)
+    return OPS[name](in_ch, out_ch, stride, affine=affine)
 
 
 def he_fout_init(module: nn.Module) -> None:

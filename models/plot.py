@@ -1,11 +1,12 @@
 """Picture of a derived architecture, like the paper's figure: one box per layer, colour by
-kernel size, height by expansion ratio, grouped by block, channels written under each block."""
+kernel size, height by expansion ratio, grouped by block, channels written under each block; a
+multi-branch layer shows its branches side by side (marked n\u2225)."""
 from __future__ import annotations
 
 import os
 
 from models.net_config import NetConfig
-from models.operations import mbconv_params
+from models.operations import branches, mbconv_params
 
 COLOURS = {3: "#7fb3d5", 5: "#f5b041", 7: "#ec7063"}
 
@@ -23,13 +24,19 @@ def plot_net_config(cfg: NetConfig, path: str, title: str = "") -> str:
     x = 0.0
     block_spans = {}
     for i, op, stride in layers:
-        k_t = mbconv_params(op)
-        k, t = k_t if k_t else (3, 1)
-        h = {1: 0.35, 3: 0.65, 6: 1.0}.get(t, 0.5) if k_t else 0.8
-        colour = COLOURS.get(k, "#a9cce3") if k_t else ("#bbbbbb" if op == "skip_connect" else "#58d68d")
-        ax.add_patch(Rectangle((x, -h / 2), 0.42, h, facecolor=colour, edgecolor="black", lw=0.6))
+        parts = branches(op)  # a multi-branch layer: its branches side by side in the layer's slot
+        width, top = 0.42 / len(parts), 0.0
+        for n, part in enumerate(parts):
+            k_t = mbconv_params(part)
+            k, t = k_t if k_t else (3, 1)
+            h = {1: 0.35, 3: 0.65, 6: 1.0}.get(t, 0.5) if k_t else 0.8
+            colour = COLOURS.get(k, "#a9cce3") if k_t else ("#bbbbbb" if part == "skip_connect" else "#58d68d")
+            ax.add_patch(Rectangle((x + n * width, -h / 2), width, h, facecolor=colour, edgecolor="black", lw=0.6))
+            top = max(top, h)
+        if len(parts) > 1:
+            ax.text(x + 0.21, -top / 2 - 0.1, f"{len(parts)}\u2225", ha="center", fontsize=5)
         if stride == 2:
-            ax.text(x + 0.21, h / 2 + 0.05, "s2", ha="center", fontsize=6)
+            ax.text(x + 0.21, top / 2 + 0.05, "s2", ha="center", fontsize=6)
         start, _ = block_spans.get(i, (x, x))
         block_spans[i] = (start, x + 0.42)
         x += 0.55

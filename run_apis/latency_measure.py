@@ -60,6 +60,9 @@ def build_parser():
     p.add_argument("--calibrate", action="store_true", help="store the fitted linear correction in --lut")
     p.add_argument("--plot", default=None, help="scatter plot PNG (default: next to the table)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random architectures of --validate")
+    p.add_argument("--multi_branch", type=int, default=1, metavar="K",
+                   help="validate on multi-branch nets: about half the MBConv layers get up to K branches "
+                        "(table cost = sum of the branches' entries; default 1: plain nets)")
     return p
 
 
@@ -86,8 +89,14 @@ def validate(args, space, device, threads) -> dict:
         print(f"note: the table was measured with {first.meta['threads']} threads, validating with {threads}")
     rng = random.Random(args.seed)
     archs = [random_architecture(space, rng) for _ in range(args.validate)]
+    if args.multi_branch > 1:
+        from search_space.latency_stats import add_branches
+        archs = [add_branches(space, a, rng, args.multi_branch) for a in archs]
+        report_extra = {"multi_branch": args.multi_branch}
+    else:
+        report_extra = {}
     shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
-    report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}}
+    report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
     if device.type == "cpu" and args.timing == "profile":
         from search_space.network_timing import profile_networks
         if args.processes < 1:
@@ -109,6 +118,10 @@ def validate(args, space, device, threads) -> dict:
         if args.repeats >= 2:
             report["spread"] = spread_stats(measured[0], measured[1])
     report["measured_ms"] = measured
+    if args.multi_branch > 1:
+        layers = [op for a in archs for b in a.blocks for op in (b.head_op,) + b.stack_ops]
+        print(f"  multi-branch nets: {sum('+' in op for op in layers)} of {len(layers)} layers have 2..{args.multi_branch} "
+              "branches")
     if "spread" in report:
         sp = report["spread"]
         print(f"  two timings of the same networks differ by {sp['median_rel_diff_pct']:.2f}% (median), "

@@ -8,6 +8,7 @@ import torch
 
 from common.errors import NetConfigError
 from models.net_config import BlockSpec, NetConfig
+from models.operations import branches
 from search_space.cost_table import CostTable
 from search_space.topology import SearchSpace
 
@@ -92,12 +93,13 @@ def map_to_space(space: SearchSpace, net_config: NetConfig) -> Tuple[List[int], 
         if b.stride != space.stride(src, dst):
             raise NetConfigError(f"net_config block {i + offset}: stride {b.stride}, the space has "
                                  f"{space.stride(src, dst)} on this route")
-        if b.head_op not in space.head_ops:
-            raise NetConfigError(f"net_config block {i + offset}: head op {b.head_op} is not in the space")
+        for op in branches(b.head_op):
+            if op not in space.head_ops:
+                raise NetConfigError(f"net_config block {i + offset}: head op {op} is not in the space")
         if len(b.stack_ops) > space.num_layers[dst]:
             raise NetConfigError(f"net_config block {i + offset}: {len(b.stack_ops)} stack layers, the space "
                                  f"has {space.num_layers[dst]} at block {dst}")
-        for op in b.stack_ops:
+        for op in (o for layer in b.stack_ops for o in branches(layer)):
             if op not in space.stack_ops:
                 raise NetConfigError(f"net_config block {i + offset}: stack op {op} is not in the space")
         if len(b.stack_ops) < space.num_layers[dst] and "skip_connect" not in space.stack_ops:
@@ -114,16 +116,17 @@ def map_to_space(space: SearchSpace, net_config: NetConfig) -> Tuple[List[int], 
 def lut_cost(space: SearchSpace, table: CostTable, net_config: NetConfig) -> float:
     """Table cost of a derived net: its chosen ops on its chosen path, skip_connect for the stack
     layers it does not use, plus input, classifier and, when the net has its ``conv1_1``, the
-    final branch of its last block."""
+    final branch of its last block. A multi-branch layer costs the sum of its branches' entries
+    (the mean and the identity add are not priced)."""
     table = table.check_fits(space)
     path, ops = map_to_space(space, net_config)
     total = table.input + table.classifier
     for (src, dst), (head, stack) in zip(zip(path[:-2], path[1:-1]), ops):
         r = space.in_routes[dst].index(src)
-        total += table.head[dst - 1][r][space.head_ops.index(head)]
+        total += sum(table.head[dst - 1][r][space.head_ops.index(op)] for op in branches(head))
         for l in range(space.num_layers[dst]):
-            op = stack[l] if l < len(stack) else "skip_connect"
-            total += table.stack[dst - 1][l][space.stack_ops.index(op)]
+            layer = stack[l] if l < len(stack) else "skip_connect"
+            total += sum(table.stack[dst - 1][l][space.stack_ops.index(op)] for op in branches(layer))
     if net_config.last is not None:
         total += table.final[space.in_routes[space.final].index(path[-2])]
     return float(total)

@@ -20,6 +20,29 @@ def random_architecture(space: SearchSpace, rng: random.Random):
     return net_config_from_choices(space, path, head, stack)
 
 
+def add_branches(space: SearchSpace, net_config, rng: random.Random, max_branches: int = 2, share: float = 0.5):
+    """``net_config`` with a share of its MBConv layers turned multi-branch: each such layer gets
+    1..max_branches-1 more distinct MBConv ops of its mixed op (NSE-style nets, for checking what a
+    table predicts for them)."""
+    import dataclasses
+    from models.operations import BRANCH_SEP, mbconv_params
+
+    def widen(op, pool):
+        others = [o for o in pool if o != op and mbconv_params(o)]
+        if op == "skip_connect" or not others or rng.random() >= share:
+            return op
+        extra = rng.sample(others, min(len(others), rng.randint(1, max_branches - 1)))
+        return BRANCH_SEP.join([op] + extra)
+
+    blocks = list(net_config.blocks)
+    first = 1 if space.net_type == "mbv2" else 0  # the input block is fixed
+    for i in range(first, len(blocks)):
+        b = blocks[i]
+        blocks[i] = dataclasses.replace(b, head_op=widen(b.head_op, space.head_ops),
+                                        stack_ops=tuple(widen(op, space.stack_ops) for op in b.stack_ops))
+    return dataclasses.replace(net_config, blocks=tuple(blocks))
+
+
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     n, s = len(x), 0
     for i in range(n):

@@ -24,6 +24,7 @@ from torch import nn
 
 from models.densenas import DerivedNetwork
 from models.net_config import NetConfig
+from models.operations import branches, is_multi_branch
 
 
 class Scaled(nn.Module):
@@ -59,6 +60,16 @@ def _copy(dst: nn.Module, src: nn.Module) -> None:
                 mod_d.bias.data.copy_(mod_s.bias.data)
 
 
+def _copy_op(dst: nn.Module, candidates, names, op: str) -> None:
+    """A layer's weights from its mixed op's candidates; a multi-branch layer takes each branch
+    from the body of that op's candidate (an MBConv's body is the branch, its residual the cell's)."""
+    if is_multi_branch(op):
+        for branch, name in zip(dst.branches, branches(op)):
+            _copy(branch, candidates[names.index(name)].body)
+    else:
+        _copy(dst, candidates[names.index(op)])
+
+
 @torch.no_grad()
 def extract_subnet(supernet, net_config: NetConfig) -> DerivedNetwork:
     """The plain network of ``net_config`` carrying ``supernet``'s weights (see module doc)."""
@@ -77,10 +88,10 @@ def extract_subnet(supernet, net_config: NetConfig) -> DerivedNetwork:
     for stage, (src, dst), (head, stack) in zip(blocks, zip(path[:-2], path[1:-1]), ops):
         block = supernet.blocks[dst - 1]
         r = space.in_routes[dst].index(src)
-        _copy(stage[0], block.head[r].candidates[space.head_ops.index(head)])
+        _copy_op(stage[0], block.head[r].candidates, space.head_ops, head)
         stage[0] = Scaled(stage[0], route_probs[src][space.route_index(src, dst)].item())
         for layer, (op, mixed) in enumerate(zip(stack, block.stack)):
-            _copy(stage[1 + layer], mixed.candidates[space.stack_ops.index(op)])
+            _copy_op(stage[1 + layer], mixed.candidates, space.stack_ops, op)
     last_src = path[-2]
     r = space.in_routes[space.final].index(last_src)
     incoming = torch.stack([route_probs[s][space.route_index(s, space.final)] for s in space.in_routes[space.final]])
