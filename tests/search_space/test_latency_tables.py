@@ -113,7 +113,7 @@ def test_measure_cli_on_tiny_space(tmp_path):
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "run_apis.latency_measure", "--config",
                         os.path.join(ROOT, "configs", "demo_search.yaml"), "--opts", *TINY_OPTS, "--device", "cpu",
-                        "--passes", "1", "--validate", "3", "--processes", "2", "--lut", str(out), "--calibrate"],
+                        "--passes", "1", "--validate", "2", "--processes", "2", "--lut", str(out), "--calibrate"],
                        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "Kendall" in r.stdout and os.path.isfile(tmp_path / "tiny_accuracy.png")
@@ -122,5 +122,5 @@ def test_measure_cli_on_tiny_space(tmp_path):
     report = json.loads((tmp_path / "tiny_accuracy.json").read_text())
     # every network timed by profile --measure in 2 fresh processes; the smallest is the latency
     runs = report["measured_runs_ms"]
-    assert len(runs) == 3 and all(len(r) == 2 for r in runs) and report["timing"].startswith("run_apis.profile")
+    assert len(runs) == 2 and all(len(r) == 2 for r in runs) and report["timing"].startswith("run_apis.profile")
     assert report["measured_ms"] == [[min(r) for r in runs]] and "spread" in report
