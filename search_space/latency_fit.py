@@ -10,8 +10,10 @@ layers entirely. So here:
    their parts (input block, every head and stack op, the final 1x1 conv, pooling + classifier);
    a part's time is the median over forwards, a signature's cost the median over networks.
    Skip layers cost 0: derived networks do not contain them.
-2. **Fit.** End-to-end timings of other random networks (no hooks) give ``measured ~ a * sum + b``
-   by least squares; ``a`` scales every entry and ``b`` is added to the input entry, so
+2. **Fit.** End-to-end timings of other random networks (no hooks; on CPU each by
+   ``run_apis.profile --measure`` in fresh processes, the project's statistic of latency: a process
+   that has timed hundreds of networks runs them several percent slower) give
+   ``measured ~ a * sum + b`` by least squares; ``a`` scales every entry and ``b`` is added to the input entry, so
    :func:`search_space.derive.lut_cost` itself predicts (no separate calibration step).
 
 :func:`fit_entries` solves the general problem (per-signature costs and a constant from
@@ -221,9 +223,15 @@ def measure_networks(space: SearchSpace, archs, input_size: int, batch_size: int
 
 
 def _time_fit_networks(space: SearchSpace, nets, input_size: int, batch_size: int, device: torch.device,
-                       fit_timing: str, progress: Optional[Callable]) -> List[float]:
-    """The fit networks' end-to-end ms: on CPU by default in a fresh process (``network_timing``),
-    what ``profile --measure`` sees; ``fit_timing="here"`` (or CUDA) times them in this process."""
+                       fit_timing: str, progress: Optional[Callable], fit_processes: int = 2) -> List[float]:
+    """The fit networks' end-to-end ms (CPU; CUDA always times here): ``profile`` = each by
+    ``run_apis.profile --measure`` in ``fit_processes`` fresh processes, the smallest (the project's
+    latency itself); ``fresh`` = all of them in one new process; ``here`` = in this process."""
+    if device.type == "cpu" and fit_timing == "profile":
+        from search_space.network_timing import profile_networks
+        runs = profile_networks(nets, input_size, space.num_classes, batch_size, torch.get_num_threads(),
+                                fit_processes, progress)
+        return [min(r) for r in runs]
     if fit_timing == "fresh" and device.type == "cpu":
         from search_space.network_timing import time_in_fresh_process
         return time_in_fresh_process(nets, input_size, batch_size, torch.get_num_threads(), space.num_classes)
@@ -313,9 +321,9 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
                 calibration_nets: int = 40, min_samples: int = 3, forwards: int = 15, seed: int = 0,
                 partial_path: Optional[str] = None, log: Optional[Callable[[str], None]] = None,
                 progress: Optional[Callable] = None, refine_nets: int = 0, ridge: float = 1.0,
-                fit_timing: str = "fresh") -> CostTable:
+                fit_timing: str = "profile", fit_processes: int = 2) -> CostTable:
     """In-context entries, then the end-to-end linear fit folded in (module docstring); the fit
-    networks timed in a fresh process (``fit_timing="fresh"``, CPU) or in this one ("here"); with
+    networks timed as :func:`_time_fit_networks` says (default on CPU: ``profile --measure``); with
     ``refine_nets`` > 0, per-signature least squares on the calibration networks plus
     ``refine_nets`` more, pulled towards the in-context entries by ``ridge``."""
     from search_space.derive import lut_cost
@@ -327,7 +335,7 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     raw = in_context_table(space, input_size, samples, meta)
     rng = random.Random(10007 + seed)
     nets = [random_architecture(space, rng) for _ in range(calibration_nets)]
-    measured = _time_fit_networks(space, nets, input_size, batch_size, device, fit_timing, progress)
+    measured = _time_fit_networks(space, nets, input_size, batch_size, device, fit_timing, progress, fit_processes)
     pred = [lut_cost(space, raw, n) for n in nets]
     cal = fit_calibration(pred, measured)
     table = fold_linear(raw, cal["slope"], cal["intercept"])
@@ -335,7 +343,8 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     if refine_nets > 0:
         more = [random_architecture(space, rng) for _ in range(refine_nets)]
         nets = nets + more
-        measured = measured + _time_fit_networks(space, more, input_size, batch_size, device, fit_timing, progress)
+        measured = measured + _time_fit_networks(space, more, input_size, batch_size, device, fit_timing, progress,
+                                                 fit_processes)
         pred = [lut_cost(space, raw, n) for n in nets]
         table = refined_table(space, input_size, table, nets, measured, ridge)
         method = "in-context hooks + end-to-end least squares per signature (ridge to in-context)"
@@ -343,8 +352,9 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     fitted = [lut_cost(space, table, n) for n in nets]
     table.meta.update(method=method, in_context_networks=archs,
                       forwards_per_network=forwards, min_samples=min_samples, calibration_networks=calibration_nets,
-                      fit_timing=("one fresh process" if fit_timing == "fresh" and device.type == "cpu"
-                                  else "the build process"),
+                      fit_timing=("the build process" if device.type != "cpu" or fit_timing == "here" else
+                                  "one fresh process" if fit_timing == "fresh" else
+                                  f"profile --measure, smallest of {fit_processes} fresh processes"),
                       fit={"slope": cal["slope"], "intercept_ms": cal["intercept"],
                            "in_sample_before": error_stats(pred, measured), "in_sample_after": error_stats(fitted, measured)},
                       build_seconds={"in_context": round(t1 - t0, 1), "fit": round(time.monotonic() - t1, 1)})

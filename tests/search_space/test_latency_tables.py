@@ -109,7 +109,8 @@ def test_measure_cli_on_tiny_space(tmp_path):
     out = tmp_path / "tiny.json"
     r = subprocess.run([sys.executable, "-m", "run_apis.latency_measure", "--config",
                         os.path.join(ROOT, "configs", "demo_search.yaml"), "--opts", *TINY_OPTS, "--device", "cpu",
-                        "--passes", "1", "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        "--passes", "1", "--calibration_nets", "3", "--fit_processes", "1", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "run_apis.latency_measure", "--config",
                         os.path.join(ROOT, "configs", "demo_search.yaml"), "--opts", *TINY_OPTS, "--device", "cpu",
@@ -118,7 +119,7 @@ def test_measure_cli_on_tiny_space(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "Kendall" in r.stdout and os.path.isfile(tmp_path / "tiny_accuracy.png")
     table_meta = json.loads(out.read_text())["meta"]
-    assert "calibration" in table_meta and table_meta["fit_timing"] == "one fresh process"
+    assert "calibration" in table_meta and table_meta["fit_timing"] == "profile --measure, smallest of 1 fresh processes"
     report = json.loads((tmp_path / "tiny_accuracy.json").read_text())
     # every network timed by profile --measure in 2 fresh processes; the smallest is the latency
     runs = report["measured_runs_ms"]
