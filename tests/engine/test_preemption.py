@@ -131,6 +131,7 @@ def test_torchrun_two_processes_stop_together_and_resume(data_root, tmp_path):
     while time.time() < deadline and proc.poll() is None:
         logs = [os.path.join(tmp_path / "b", d, "log.txt") for d in os.listdir(tmp_path / "b")] \
             if os.path.isdir(tmp_path / "b") else []
+        logs = [p for p in logs if os.path.isfile(p)]  # the run folder appears before its log file
         if logs and "epoch 1:" in open(logs[0]).read():
             log = logs[0]
             break
