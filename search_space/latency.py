@@ -10,12 +10,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from search_space.search_config import load_search_config
 from common.io import atomic_write_json
 from common.timing import time_module
 from search_space.cost_table import (CostTable, Signature, build_position_module, load_cost_table, positions,
                                      table_from_values)
 from search_space.derive import lut_cost
+from search_space.search_config import load_search_config
 from search_space.topology import SearchSpace, space_from_config
 from search_space.latency_stats import error_stats, fit_calibration, kendall_tau, random_architecture  # noqa: F401 (re-exported)
 
@@ -72,8 +72,8 @@ def measure_on_table_device(net_config, table: CostTable, num_classes: int, proc
     out = {"measured_on": str(table.meta.get("device", device.type)), "measured_batch": batch,
            "measured_input_size": size}
     if device.type == "cpu" and processes > 0:
-        from search_space.network_timing import profile_in_fresh_process
-        runs = [profile_in_fresh_process(net_config, size, num_classes, batch, threads) for _ in range(processes)]
+        from search_space.network_timing import profile_networks
+        runs = profile_networks([net_config], size, num_classes, batch, threads, processes)[0]
         return dict(out, measured_ms=min(runs), measured_ms_runs=runs,
                     measured_how=f"smallest of {processes} fresh processes (run_apis.profile --measure cpu)")
     from common.timing import time_module_robust
