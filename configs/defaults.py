@@ -54,8 +54,12 @@ SEARCH_DEFAULTS = {
         "sample_policy": "prob",      # prob | uniform
         "weight_sample_num": 1,
         "arch_sample_num": 2,         # this project: ops kept per mixed op in an arch step
-        "method": "densenas",         # this project: search method (search_space/methods): densenas | tfnas
+        "method": "densenas",         # this project: search method (search_space/methods): densenas | tfnas | nse
         "tfnas": {"tau_start": 5.0, "tau_decay": 0.96, "latency_weight": 0.1},  # method tfnas only
+        # method nse only (search_space/methods/nse.py): train_params.epochs split into `rounds`
+        "nse": {"rounds": 3, "subset_size": 5, "arch_samples": 2000, "drop_alpha": -2.0,
+                "inherit_weights": False, "adam_betas": [0.0, 0.999], "enumerate_max": 5,
+                "recal_batches": 5, "eval_images": 1000},
         "softmax_temp": 1.0,
         "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
                              "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],

@@ -31,6 +31,7 @@ from common.io import atomic_write_json
 from common.logging_utils import flat_hparams, progress
 from engine.search_cost import check_target, describe_table, load_cost_for_search  # noqa: F401 (re-exported)
 from engine.search_outputs import SearchOutputs
+from engine.search_rounds import SearchRounds
 from engine.run_setup import RunOptions, check_finite, open_run  # noqa: F401 (RunOptions re-exported)
 from dataset.loader import skipped_images
 from engine.metrics import Meter, evaluate, topk_correct
@@ -42,7 +43,7 @@ def _set_requires_grad(params, flag: bool):
         p.requires_grad_(flag)
 
 
-class SearchRun(SearchOutputs):
+class SearchRun(SearchOutputs, SearchRounds):
     def __init__(self, cfg, opts: RunOptions):
         from configs import Config
         from dataset.loader import build_dataset, build_loader, check_data_root, resolve_data_root
@@ -89,20 +90,11 @@ class SearchRun(SearchOutputs):
         self.steps_w = min(len(self.loader_w), cap) if cap else len(self.loader_w)
         self.steps_a = min(len(self.loader_a), cap) if cap else len(self.loader_a)
 
-        w = cfg.optim.weight
-        self.weight_opt = torch.optim.SGD(self.net.weight_parameters(), lr=w.init_lr, momentum=w.momentum,
-                                          weight_decay=w.weight_decay)
-        a = cfg.optim.arch
-        self.arch_opt = torch.optim.Adam(
-            [{"params": list(self.net.betas), "lr": a.beta_lr},
-             {"params": list(self.net.head_alphas) + list(self.net.stack_alphas), "lr": a.alpha_lr}],
-            betas=tuple(a.betas), weight_decay=a.weight_decay)
-        self.scheduler = build_lr_scheduler(self.weight_opt, cfg.train_params.epochs * self.steps_w,
-                                            w.min_lr, w.lr_decay_type)
         dtype_fp16 = self.device.type == "cuda" and opts.amp and not torch.cuda.is_bf16_supported()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=dtype_fp16)
         from search_space.methods import build_method
         self.method = build_method(cfg, self.net, self.cost_table, self._forward)
+        self.build_optimizers()
         self.start_epoch, self.topk, self.history = 0, [], []
         self.clock = None  # RunClock of run(): the run's ETA in progress lines
         self.stop = None  # StopRequest of run(): SIGTERM / SIGUSR1 -> step-level checkpoint
@@ -111,6 +103,22 @@ class SearchRun(SearchOutputs):
         state = self.ckpt.load() if resume_dir else None
         if state is not None:
             self._restore(state)
+
+    def build_optimizers(self):
+        """SGD for the weights with its lr schedule (over the method's schedule epochs), Adam for
+        the arch params (betas from the method)."""
+        cfg = self.cfg
+        w = cfg.optim.weight
+        self.weight_opt = torch.optim.SGD(self.net.weight_parameters(), lr=w.init_lr, momentum=w.momentum,
+                                          weight_decay=w.weight_decay)
+        a = cfg.optim.arch
+        self.arch_opt = torch.optim.Adam(
+            [{"params": list(self.net.betas), "lr": a.beta_lr},
+             {"params": list(self.net.head_alphas) + list(self.net.stack_alphas), "lr": a.alpha_lr}],
+            betas=self.method.arch_adam_betas(), weight_decay=a.weight_decay)
+        self.scheduler = build_lr_scheduler(
+            self.weight_opt, self.method.schedule_epochs(cfg.train_params.epochs) * self.steps_w, w.min_lr,
+            w.lr_decay_type)
 
     # -- state ---------------------------------------------------------------------------------
     def _state(self, epoch: int) -> dict:
@@ -241,7 +249,7 @@ class SearchRun(SearchOutputs):
     def validate(self) -> dict:
         from dataset.loader import DevicePrefetcher
         loader = DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last)
-        self.net.sample("eval")  # every op, a fixed plan: once for the whole split
+        self.method.set_eval_plan()  # a fixed plan (every op, for densenas): once for the whole split
         return evaluate(self.net, loader, self.device, self.opts.amp, batch_stats=True,
                         wrap=lambda it: self._progress(it, "validation", len(self.loader_v)))
 
@@ -257,7 +265,7 @@ class SearchRun(SearchOutputs):
         self.log.info(f"cost: {describe_table(self.cost_table)}, term {cfg.optim.sub_obj.cost_mode} "
                       f"({'on' if cfg.optim.if_sub_obj else 'off'}); method {self.method.describe()}")
         from common.logging_utils import RunClock, format_duration
-        self.clock = RunClock(sum(self.steps_w + (self.steps_a if e >= sp.arch_update_epoch else 0)
+        self.clock = RunClock(sum(self.steps_w + (self.steps_a if self.method.arch_active(e) else 0)
                                   + (len(self.loader_v) if e >= sp.val_start_epoch else 0)
                                   for e in range(self.start_epoch, epochs)))
         for epoch in range(self.start_epoch, epochs):
@@ -268,7 +276,7 @@ class SearchRun(SearchOutputs):
             if pos is not None and pos["phase"] == "weight":  # the arch pass of this epoch was done
                 arch = pos["arch"]
             else:
-                arch = self.arch_pass(epoch) if epoch >= sp.arch_update_epoch else None
+                arch = self.arch_pass(epoch) if self.method.arch_active(epoch) else None
             self._epoch_arch = arch
             weight = self.weight_pass(epoch)
             val = self.validate() if epoch >= sp.val_start_epoch else None
@@ -277,7 +285,8 @@ class SearchRun(SearchOutputs):
             diag = self.diagnose(net_config)
             self.write_outputs(epoch, net_config, info, val)
             with torch.no_grad():
-                exp_cost = self.net.expected_cost(self.cost_table).item()
+                exp = self.method.expected_cost()
+                exp_cost = (exp if exp is not None else self.net.expected_cost(self.cost_table)).item()
             epoch_time = time.monotonic() - epoch_start
             rec = {"epoch": epoch, "weight": weight, "arch": arch, "val": val, "derived": info,
                    "net_config": net_config.to_text(),
@@ -289,11 +298,14 @@ class SearchRun(SearchOutputs):
                    + (f" | val top1 {val['top1']:.1f}% top5 {val['top5']:.1f}%" if val else "")
                    + f" | expected {exp_cost:.3f} {info['cost_units']}, derived {info['macs_m']:.1f}M MACs "
                      f"{info['params_m']:.2f}M params {info['table_cost']:.3f} {info['cost_units']}"
+                   + (f" (target {self.target:g}, {info['derive']} derive)" if self.target and "window" not in info else "")
                    + (f" (target {self.target:g}, {info['derive']} derive; window {info['window_table_cost']:.3f}"
                       f"{' (empty window)' if info['window_empty'] else ''}, budget {info['budget_table_cost']:.3f}, "
-                      f"argmax {info['argmax_table_cost']:.3f})" if self.target else "")
+                      f"argmax {info['argmax_table_cost']:.3f})" if self.target and "window" in info else "")
                    + f" | op entropy {diag['op_entropy_rel']:.2f}, skip {diag['skip_share']:.2f}, depth "
                      f"{diag['depth_blocks']}/{diag['depth_layers']}{', changed' if diag['changed'] else ''}"
+                   + (f", {diag['multi_branch_layers']} multi-branch" if diag["multi_branch_layers"] else "")
+                   + (f", gate entropy {diag['gate_entropy']:.2f}" if diag.get("gate_entropy") is not None else "")
                    + f" | {format_duration(epoch_time)}")
             self.log.info(msg)
             self.tb.scalar("weight/loss", weight["loss"], epoch)
@@ -315,9 +327,18 @@ class SearchRun(SearchOutputs):
             self.tb.scalar("derived/table_cost", info["table_cost"], epoch)
             if self.target:
                 self.tb.scalar("derived/target", self.target, epoch)
+            if self.target and "window" in info:
                 for k in ("argmax", "budget", "window"):
                     self.tb.scalar(f"derived/{k}_table_cost", info[f"{k}_table_cost"], epoch)
             self.log_arch(epoch, net_config)
+            if self.method.round_ends(epoch):
+                record = self.end_round(epoch)
+                rec["round"] = record["round"]
+                if "chosen" in record:  # the last round's pick replaces the epoch's derive
+                    chosen = record["chosen"]
+                    rec["net_config"], rec["derived"] = chosen["net_config"], chosen["derived"]
+                    from models import load_net_config
+                    rec["diagnostics"] = self.diagnose(load_net_config(chosen["net_config"]))
             self.ckpt.save(self._state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")

@@ -31,6 +31,13 @@ class SearchOutputs:
         (search_space.cost_window; the best within the target when that window is empty),
         ``budget`` the best within the target (search_space.budget), ``argmax`` the paper's
         derive. The costs of all three are described next to each other."""
+        own = self.method.derive()
+        if own is not None:  # the method's own derive (nse: Viterbi routes, gates > 0.5)
+            info = self.describe(own)
+            info.update(derive=self.method.name)
+            if self.target:
+                info["target"] = self.target
+            return own, info
         from search_space import derive
         argmax = derive(self.net)
         sub = self.cfg.optim.sub_obj
@@ -63,7 +70,8 @@ class SearchOutputs:
         depth of the derived net, and whether it changed since the last epoch."""
         from search_space.diagnostics import collapse_stats
         prev = self.history[-1]["net_config"] if self.history and "net_config" in self.history[-1] else None
-        return collapse_stats(self.space, self.net.head_alphas, self.net.stack_alphas, net_config, prev)
+        return dict(collapse_stats(self.space, self.net.head_alphas, self.net.stack_alphas, net_config, prev),
+                    **self.method.diagnostics())
 
     def describe(self, net_config) -> dict:
         from engine.derive_run import describe_net

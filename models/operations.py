@@ -20,8 +20,9 @@ def batch_norm(channels: int, affine: bool = True) -> nn.BatchNorm2d:
 
 
 def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
-            affine: bool = True, relu6: bool = True) -> nn.Sequential:
-    layers = [nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, groups=groups, bias=False),
+            affine: bool = True, relu6: bool = True, dilation: int = 1) -> nn.Sequential:
+    layers = [nn.Conv2d(in_ch, out_ch, kernel, stride, dilation * (kernel // 2), dilation=dilation, groups=groups,
+                        bias=False),
               batch_norm(out_ch, affine)]
     if relu6:
         layers.append(nn.ReLU6(inplace=True))
@@ -29,16 +30,17 @@ def conv_bn(in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int =
 
 
 class MBConv(nn.Module):
-    """Inverted residual (MobileNetV2): [1x1 expand] -> kxk depthwise -> 1x1 project."""
+    """Inverted residual (MobileNetV2): [1x1 expand] -> kxk depthwise (dilated when
+    ``dilation`` > 1) -> 1x1 project."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int, kernel: int, expansion: int,
-                 affine: bool = True):
+                 affine: bool = True, dilation: int = 1):
         super().__init__()
         mid = in_ch * expansion
         layers = []
         if expansion > 1:  # t=1 has no expansion conv: the depthwise runs on the input directly
             layers.append(conv_bn(in_ch, mid, 1, affine=affine))
-        layers.append(conv_bn(mid, mid, kernel, stride, groups=mid, affine=affine))
+        layers.append(conv_bn(mid, mid, kernel, stride, groups=mid, affine=affine, dilation=dilation))
         layers.append(conv_bn(mid, out_ch, 1, affine=affine, relu6=False))
         self.body = nn.Sequential(*layers)
         self.use_residual = stride == 1 and in_ch == out_ch
@@ -125,18 +127,28 @@ OPS: Dict[str, OpBuilder] = {}
 for _k in (3, 5, 7):
     for _t in (1, 3, 6):
         OPS[f"mbconv_k{_k}_t{_t}"] = (lambda k, t: lambda i, o, s, affine=True: MBConv(i, o, s, k, t, affine))(_k, _t)
+# Dilated depthwise 3x3 (dilation 2: a 5x5 receptive field at 3x3 cost): NSE's op pool keeps ops
+# of a different character beside the plain MBConvs.
+for _t in (3, 6):
+    OPS[f"mbconv_k3_t{_t}_d2"] = (lambda t: lambda i, o, s, affine=True: MBConv(i, o, s, 3, t, affine, 2))(_t)
 OPS["basic_block"] = lambda i, o, s, affine=True: BasicBlock(i, o, s, affine)
 OPS["bottle_neck"] = lambda i, o, s, affine=True: Bottleneck(i, o, s, affine)
 OPS["skip_connect"] = lambda i, o, s, affine=True: SkipConnect(i, o, s, affine)
 
 FINAL_OP = "conv1_1"
-_MBCONV = re.compile(r"^mbconv_k(\d+)_t(\d+)$")
+_MBCONV = re.compile(r"^mbconv_k(\d+)_t(\d+)(?:_d(\d+))?$")
 
 
 def mbconv_params(name: str):
-    """(kernel, expansion) of an ``mbconv_k*_t*`` name, else None."""
+    """(kernel, expansion) of an ``mbconv_k*_t*[_d*]`` name, else None."""
     m = _MBCONV.match(name)
     return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def mbconv_dilation(name: str) -> int:
+    """Dilation of an MBConv name's depthwise conv (``_d2`` -> 2; 1 when absent)."""
+    m = _MBCONV.match(name)
+    return int(m.group(3)) if m and m.group(3) else 1
 
 
 def op_expansion(name: str) -> int:
@@ -183,7 +195,7 @@ class MultiBranch(nn.Module):
         self.branches = nn.ModuleList()
         for name in names:
             k, t = mbconv_params(name)
-            self.branches.append(MBConv(in_ch, out_ch, stride, k, t, affine).body)
+            self.branches.append(MBConv(in_ch, out_ch, stride, k, t, affine, mbconv_dilation(name)).body)
         self.use_residual = stride == 1 and in_ch == out_ch
         self.out_channels = out_ch
 

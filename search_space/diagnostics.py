@@ -27,6 +27,7 @@ def collapse_stats(space: SearchSpace, head_alphas, stack_alphas, net_config: Ne
     """Mean op entropy (head and stack mixed ops, nats and relative to uniform), the share of
     skip_connect among the derived net's stack layers, its depth (routing blocks, searched layers
     = heads + non-skip stack layers) and whether it differs from ``previous`` (a net_config text)."""
+    from models.operations import BRANCH_SEP
     from search_space.derive import map_to_space
     path, ops = map_to_space(space, net_config)
     blocks = path[1:-1]
@@ -39,4 +40,5 @@ def collapse_stats(space: SearchSpace, head_alphas, stack_alphas, net_config: Ne
             "op_entropy_rel": (r_head + r_stack) / 2 if stack_layers or h_stack else r_head,
             "skip_share": (stack_layers - used) / stack_layers if stack_layers else 0.0,
             "depth_blocks": len(blocks), "depth_layers": len(blocks) + used,
-            "changed": None if previous is None else text != previous}
+            "changed": None if previous is None else text != previous,
+            "multi_branch_layers": sum(BRANCH_SEP in op for head, stack in ops for op in (head, *stack))}

@@ -147,3 +147,29 @@ def plot_pareto(points: Sequence[Sequence[float]], path: str, units: str, argmax
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def plot_one_shot_front(points: Sequence[Sequence[float]], front: Sequence[Sequence[float]], chosen: int,
+                        target: float, units: str, path: str) -> str:
+    """NSE's round-end picture: every sampled architecture (table cost, one-shot top-1), the
+    Pareto front, the chosen net and the target."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    if points:
+        xs, ys = zip(*points)
+        ax.scatter(xs, ys, s=6, color="#aab7b8", label=f"sampled ({len(points)})")
+    if front:
+        fx, fy = zip(*front)
+        ax.step(fx, fy, where="post", color="#2e86c1", lw=1)
+        ax.scatter(fx, fy, s=16, color="#2e86c1", zorder=3, label=f"Pareto front ({len(front)})")
+        ax.scatter([fx[chosen]], [fy[chosen]], s=110, marker="*", color="#c0392b", zorder=4, label="net_config")
+    if target:
+        ax.axvline(target, color="#f5b041", ls="--", lw=0.8, label="target")
+    ax.set_xlabel(f"table cost ({units})")
+    ax.set_ylabel("one-shot top-1 (%)")
+    ax.set_title("search-space evolution: last round's front", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return _save(fig, path)

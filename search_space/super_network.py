@@ -28,6 +28,8 @@ class MixedOp(nn.Module):
         super().__init__()
         self.candidates = nn.ModuleList(OPS[op](*space.op_channels(op, src, dst), stride, affine=False)
                                         for op in ops)
+        # Identity-compatible position (stride 1, same width): the MBConv candidates add their input.
+        self.residual = stride == 1 and space.width(src) == space.width(dst)
 
     def forward(self, x, kept: List[int], weights: Optional[torch.Tensor]):
         if weights is None:  # a single op with weight 1 (weight step, one sample)
@@ -37,6 +39,33 @@ class MixedOp(nn.Module):
             y = weights[j] * self.candidates[i](x)
             out = y if out is None else out + y
         return out
+
+    def combination(self, x, ops: List[int], outs: dict):
+        """A multi-branch layer of ``ops`` (``outs``: their outputs by index), as
+        :class:`models.operations.MultiBranch` computes it from the candidates (which add their
+        input in a residual position): the mean of the ops; residual, (x + sum of bodies) / (n + 1);
+        one op alone is that op; no op (residual positions only) is the identity."""
+        n = len(ops)
+        if n == 0:
+            return x
+        total = outs[ops[0]]
+        for i in ops[1:]:
+            total = total + outs[i]
+        if not self.residual:
+            return total / n
+        return total if n == 1 else (total - (n - 1) * x) / (n + 1)
+
+    def forward_combination(self, x, sel: List[int], unsel: Optional[List[int]], gates):
+        """The ``sel`` combination's output; with ``unsel`` (NSE's arch step) also the other
+        combination, without grad: ``y_sel * gates[0] + sg(y_unsel) * gates[1]``."""
+        outs = {i: self.candidates[i](x) for i in sel}
+        y = self.combination(x, sel, outs)
+        if unsel is None:
+            return y
+        with torch.no_grad():
+            outs_u = {i: outs[i].detach() if i in outs else self.candidates[i](x) for i in unsel}
+            y_u = self.combination(x.detach(), unsel, outs_u)
+        return y * gates[0] + y_u * gates[1]
 
 
 class RoutingBlock(nn.Module):
@@ -141,9 +170,33 @@ class SuperNetwork(nn.Module):
             if w is not None and (kept is None or tuple(w.shape) != tuple(kept.shape)):
                 raise ValueError(f"{name}: expected the shape of the kept indices "
                                  f"{None if kept is None else tuple(kept.shape)}, got {tuple(w.shape)}")
-        self._plan = {"mode": mode, "head": head_kept, "stack": stack_kept,
+        self._plan = {"mode": mode, "head": head_kept, "stack": stack_kept, "combination": False,
                       "head_list": head_kept.tolist(), "stack_list": stack_kept.tolist() if stack_kept is not None else [],
                       "head_w": head_weights, "stack_w": stack_weights}
+
+    def mixed_ops(self) -> List[MixedOp]:
+        """Every mixed op in plan row order: head rows (block by block, route by route), then stack rows."""
+        return ([m for block in self.blocks for m in block.head]
+                + [m for block in self.blocks for m in block.stack])
+
+    def set_combination_plan(self, mode: str, rows: list) -> None:
+        """Fix a combination of ops per mixed op (NSE): ``rows[i]`` = ``(sel, unsel, gates)`` for
+        mixed op i of :meth:`mixed_ops`, ``sel`` the op indices that run (empty: identity, residual
+        positions only), ``unsel`` None or the second combination of an arch step, ``gates`` its two
+        multipliers (see :meth:`MixedOp.forward_combination`)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        mixed = self.mixed_ops()
+        if len(rows) != len(mixed):
+            raise ValueError(f"expected {len(mixed)} rows, got {len(rows)}")
+        for i, (m, (sel, unsel, _)) in enumerate(zip(mixed, rows)):
+            for combo in (sel, unsel or ()):
+                if any(not 0 <= j < len(m.candidates) for j in combo):
+                    raise ValueError(f"row {i}: op index out of range 0..{len(m.candidates) - 1}")
+            if not m.residual and (not sel or unsel is not None and not unsel):
+                raise ValueError(f"row {i}: an empty combination in a non-residual position")
+        n_head = sum(len(block.head) for block in self.blocks)
+        self._plan = {"mode": mode, "combination": True, "head_rows": rows[:n_head], "stack_rows": rows[n_head:]}
 
     def sample(self, mode: str, uniform: bool = False) -> None:
         """Draw a plan and :meth:`set_plan` it. ``weight``: ``weight_sample_num`` ops per mixed op
@@ -177,6 +230,8 @@ class SuperNetwork(nn.Module):
         if self._plan is None:
             self.sample("eval")
         plan = self._plan
+        if plan["combination"]:
+            return self._forward_combination(x, plan)
         mode = plan["mode"]
         head_w = plan["head_w"] if plan["head_w"] is not None else self._op_weights(self.head_alphas, plan["head"], mode)
         stack_w = (plan["stack_w"] if plan["stack_w"] is not None
@@ -197,6 +252,27 @@ class SuperNetwork(nn.Module):
                 acc = mixed(acc, plan["stack_list"][s_row], None if stack_w is None else stack_w[s_row])
                 s_row += 1
             outs.append(acc)
+        return self._head_out(outs, route_w)
+
+    def _forward_combination(self, x, plan):
+        route_w = self.route_probs()
+        if plan["mode"] == "weight":
+            route_w = [w.detach() for w in route_w]
+        outs = [self.input_block(x)]
+        h_row = s_row = 0
+        for k, block in enumerate(self.blocks, start=1):
+            acc = None
+            for r, (src, mixed) in enumerate(zip(block.sources, block.head)):
+                y = route_w[src][self._route_pos[k][r]] * mixed.forward_combination(outs[src], *plan["head_rows"][h_row])
+                h_row += 1
+                acc = y if acc is None else acc + y
+            for mixed in block.stack:
+                acc = mixed.forward_combination(acc, *plan["stack_rows"][s_row])
+                s_row += 1
+            outs.append(acc)
+        return self._head_out(outs, route_w)
+
+    def _head_out(self, outs, route_w):
         final = self.space.final
         # As the original: the final block weighs its branches by a softmax of the (already
         # normalised) incoming route probabilities.

@@ -23,7 +23,28 @@ def _diagnostics(run_dir: str, arch_start: int) -> dict:
             "skip_share_final": last["skip_share"], "depth_blocks_final": last["depth_blocks"],
             "depth_layers_final": last["depth_layers"], "changes_after_arch_start": len(changes),
             "last_change_epoch": changes[-1] if changes else None,
-            "supernet_val_top1": next((h["val"]["top1"] for h in reversed(history) if h.get("val")), None)}
+            "supernet_val_top1": next((h["val"]["top1"] for h in reversed(history) if h.get("val")), None),
+            "multi_branch_layers_final": last.get("multi_branch_layers"), "gate_entropy_final": last.get("gate_entropy"),
+            "rounds": _rounds(run_dir)}
+
+
+def _rounds(run_dir: str) -> list:
+    """Search-space evolution of an ``nse`` search (rounds/<r>.json): per round the nets sampled,
+    the front's size and, over all layers, how often each op was searched and kept."""
+    out, r = [], 0
+    while os.path.isfile(os.path.join(run_dir, "rounds", f"{r}.json")):
+        with open(os.path.join(run_dir, "rounds", f"{r}.json"), encoding="utf-8") as f:
+            rec = json.load(f)
+        searched, kept = {}, {}
+        for row in rec["rows"]:
+            for op in row["searched"]:
+                searched[op] = searched.get(op, 0) + 1
+            for op in row["kept"]:
+                kept[op] = kept.get(op, 0) + 1
+        out.append({"round": r, "samples": rec["samples"], "front": len(rec["front"]), "searched": searched,
+                    "kept": kept})
+        r += 1
+    return out
 
 
 def build_report(bench, raw: dict) -> dict:
@@ -99,6 +120,16 @@ def markdown(report: dict) -> str:
             f"{s['best_of_n_random']:.2f} | {d.get('op_entropy_rel_first', float('nan')):.2f} → "
             f"{d.get('op_entropy_rel_final', float('nan')):.2f} | {d.get('skip_share_final', float('nan')):.2f} | "
             f"{d.get('depth_blocks_final', '-')}/{d.get('depth_layers_final', '-')} | {s['one_shot']:.1f} |")
+    for s in report["searches"]:
+        d = s["diagnostics"] or {}
+        for rd in d.get("rounds") or []:
+            kept = ", ".join(f"{op} {n}/{rd['searched'].get(op, 0)}" for op, n in
+                             sorted(rd["kept"].items(), key=lambda kv: -kv[1]))
+            rows.append(f"\nseed {s['seed']} round {rd['round']}: {rd['samples']} nets sampled, front {rd['front']}; "
+                        f"ops kept/searched over layers: {kept or 'none'}")
+        if d.get("multi_branch_layers_final") is not None and d.get("rounds"):
+            rows.append(f"\nseed {s['seed']}: {d['multi_branch_layers_final']} multi-branch layers in the searched net, "
+                        f"final gate entropy {d.get('gate_entropy_final') or float('nan'):.2f}")
     k = report["kendall_tau"]
 
     def f(x):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from common.errors import ConfigError
 from search_space.methods.base import SearchMethod, StepOutput
 from search_space.methods.densenas import DenseNAS
+from search_space.methods.nse import NSE
 from search_space.methods.tfnas import TFNAS
 
-METHODS = {"densenas": DenseNAS, "tfnas": TFNAS}
+METHODS = {"densenas": DenseNAS, "tfnas": TFNAS, "nse": NSE}
 
 
 def method_class(name: str):

@@ -46,6 +46,38 @@ class SearchMethod:
     def end_epoch(self, epoch: int, arch_ran: bool) -> None:
         """After every epoch (e.g. a temperature schedule)."""
 
+    # -- hooks with defaults (NSE's rounds override them) ---------------------------------------
+    def arch_active(self, epoch: int) -> bool:
+        """Whether ``epoch`` has an architecture pass."""
+        return epoch >= self.arch_start
+
+    def schedule_epochs(self, epochs: int) -> int:
+        """Epochs the weights' lr schedule spans (restarted after :meth:`round_ends` epochs)."""
+        return epochs
+
+    def arch_adam_betas(self):
+        return tuple(float(b) for b in self.cfg.optim.arch.betas)
+
+    def set_eval_plan(self) -> None:
+        """The super network's plan for evaluation passes (densenas, tfnas: every op)."""
+        self.net.sample("eval")
+
+    def derive(self):
+        """The epoch's net_config when the method derives its own way, else None (the loop's derive)."""
+        return None
+
+    def expected_cost(self):
+        """Expected cost for logging: None means the super network's all-ops expected cost."""
+        return None
+
+    def diagnostics(self) -> dict:
+        """Method-specific collapse diagnostics merged into the epoch's (numbers or None)."""
+        return {}
+
+    def round_ends(self, epoch: int) -> bool:
+        """Whether a search-space round ends after ``epoch`` (the loop then evolves the space)."""
+        return False
+
     def state_dict(self) -> dict:
         return {}
 

@@ -105,6 +105,8 @@ def test_bad_inputs_exit_2(data_root, tmp_path):
         (["--data_path", str(tmp_path)], "no 'train' folder"),
         (["--data_path", data_root, "--save", "/proc/forbidden"], "cannot write run folder"),
         (["--config", str(tmp_path / "nope.yaml")], "config file not found"),
+        (["--opts", "search_params.method=nse", "search_params.nse.rounds=2",
+          "search_params.PRIMITIVES_stack=[skip_connect]"], "needs a non-empty op pool"),
     ]
     for args, msg in cases:
         r = _cli(*args, "--device", "cpu")
@@ -183,3 +185,48 @@ def test_tfnas_search_hits_its_target_and_resumes(data_root, tmp_path):
     part = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), device="cpu", quiet=True, stop_after=2))
     resumed = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), resume=part, device="cpu", quiet=True))
     assert _arch(full) == _arch(resumed)
+
+
+NSE_EXTRA = ["search_params.method=nse", "train_params.epochs=4", "search_params.nse.rounds=2",
+             "search_params.nse.subset_size=2", "search_params.nse.arch_samples=6", "search_params.nse.eval_images=8",
+             "search_params.nse.recal_batches=1",
+             "search_params.PRIMITIVES_head=[mbconv_k3_t3,mbconv_k5_t3,mbconv_k3_t3_d2]",
+             "search_params.PRIMITIVES_stack=[mbconv_k3_t3,mbconv_k5_t3,mbconv_k3_t3_d2,skip_connect]"]
+
+
+def test_nse_search_rounds_pareto_outputs_and_resume(data_root, tmp_path):
+    """search_params.method=nse end to end: two rounds, the space evolves (kept ops stay, dropped
+    ops never return), the last round writes the Pareto front and its net closest to the target
+    as net_config (a buildable, possibly multi-branch net); a resume mid-search ends the same."""
+    from search_space import flops_table, space_from_config
+    from search_space.budget import cost_range
+    space = space_from_config(_cfg(NSE_EXTRA))
+    lo, hi = cost_range(space, flops_table(space, 32))
+    target = lo + 0.6 * (hi - lo)
+    extra = NSE_EXTRA + [f"optim.sub_obj.target={target}", "optim.sub_obj.target_mode=abs",
+                         "optim.sub_obj.target_tolerance=0.5"]
+    full = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "a"), device="cpu", quiet=True))
+    rounds = [json.load(open(os.path.join(full, "rounds", f"{r}.json"))) for r in (0, 1)]
+    for row0, row1 in zip(rounds[0]["rows"], rounds[1]["rows"]):
+        assert set(row0["kept"]) <= set(row1["searched"])
+        assert not set(row0["searched"]) - set(row0["kept"]) & set(row1["searched"])  # dropped ops never return
+        assert row1["searched"] == row0["next"]
+    pareto = json.load(open(os.path.join(full, "pareto.json")))
+    front = pareto["front"]
+    assert front and [e["cost"] for e in front] == sorted(e["cost"] for e in front)
+    assert all(b["top1"] > a["top1"] for a, b in zip(front, front[1:]))  # non-dominated
+    assert all(pareto["window"][0] - 1e-9 <= e["cost"] <= pareto["window"][1] + 1e-9 for e in front)
+    for i in range(len(front)):
+        assert os.path.isfile(os.path.join(full, "pareto", str(i), "net_config"))
+    assert os.path.isfile(os.path.join(full, "pareto.png"))
+    nc = load_net_config(full)
+    assert nc.to_text() == front[pareto["chosen"]]["net_config"]
+    model = build_model(nc, num_classes=5)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    assert lut_cost(space, flops_table(space, 32), nc) == pytest.approx(front[pareto["chosen"]]["cost"])
+    log = open(os.path.join(full, "log.txt")).read()
+    assert "round 0 ends" in log and "Pareto front" in log and "method nse (round 1/2" in log
+    part = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), device="cpu", quiet=True, stop_after=3))
+    resumed = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), resume=part, device="cpu", quiet=True))
+    assert _arch(full) == _arch(resumed)
+    assert open(os.path.join(full, "net_config")).read() == open(os.path.join(resumed, "net_config")).read()

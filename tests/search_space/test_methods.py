@@ -13,7 +13,8 @@ from search_space.methods import METHODS, build_method
 from search_space.super_network import _rows
 from tests.conftest import ROOT, TINY_OPTS
 
-METHOD_OPTS = {"densenas": [], "tfnas": ["search_params.method=tfnas", "optim.sub_obj.target=0.5"]}
+METHOD_OPTS = {"densenas": [], "tfnas": ["search_params.method=tfnas", "optim.sub_obj.target=0.5"],
+               "nse": ["search_params.method=nse", "train_params.epochs=4", "search_params.nse.rounds=2"]}
 
 
 def _setup(method, extra=()):
