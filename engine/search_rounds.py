@@ -91,7 +91,7 @@ class SearchRounds:
                              f"{draws} draws; the space is kept as it is")
         recal, evals = self._eval_batches()
         bar = progress(archs, f"round {r} one-shot", total=len(archs), enabled=self.info.is_main and not self.opts.quiet,
-                       interval=max(1, len(archs) // 10), emit=self.log.info)
+                       interval=max(1, len(archs) // 10), emit=self.log.info, unit="nets")
         for a in bar:
             a["top1"] = self._one_shot_top1(a["net_config"], recal, evals)
         front = pareto_front([a["cost"] for a in archs], [a["top1"] for a in archs])
