@@ -122,6 +122,9 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
     if max_cost is not None and max_cost <= 0:
         raise InputError(f"--max_cost must be > 0, got {max_cost:g}")
     result = load_search_result(run_dir)
+    if result.cfg.search_params.method == "nse":
+        raise InputError(f"--load_path {run_dir}: an nse search derives its nets from one-shot Pareto fronts at the "
+                         "end of its rounds (pareto/, pareto.json there); its gates are not softmax alphas to derive from")
     table = load_table(result, table_path)
     if measure_latency:
         from search_space.latency import table_device

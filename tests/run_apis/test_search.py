@@ -226,6 +226,9 @@ def test_nse_search_rounds_pareto_outputs_and_resume(data_root, tmp_path):
     assert lut_cost(space, flops_table(space, 32), nc) == pytest.approx(front[pareto["chosen"]]["cost"])
     log = open(os.path.join(full, "log.txt")).read()
     assert "round 0 ends" in log and "Pareto front" in log and "method nse (round 1/2" in log
+    r = subprocess.run([sys.executable, "-m", "run_apis.derive", "--load_path", full], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "Pareto fronts" in r.stderr and "Traceback" not in r.stderr
     part = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), device="cpu", quiet=True, stop_after=3))
     resumed = run_search(_cfg(extra), RunOptions(data_root, str(tmp_path / "b"), resume=part, device="cpu", quiet=True))
     assert _arch(full) == _arch(resumed)
