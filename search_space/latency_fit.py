@@ -338,6 +338,14 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
     measured = _time_fit_networks(space, nets, input_size, batch_size, device, fit_timing, progress, fit_processes)
     pred = [lut_cost(space, raw, n) for n in nets]
     cal = fit_calibration(pred, measured)
+    if cal["slope"] <= 0 or raw.input * cal["slope"] + cal["intercept"] < 0:
+        # A noisy fit (few networks, a busy machine) can ask for a negative input entry, which
+        # no table may hold: fit through the origin instead (always a positive slope).
+        slope = sum(p * m for p, m in zip(pred, measured)) / sum(p * p for p in pred)
+        if log:
+            log(f"fit {cal['slope']:.3f} x {cal['intercept']:+.3f} ms would make the input entry negative; "
+                f"fitted through the origin instead: {slope:.3f} x")
+        cal = dict(cal, slope=slope, intercept=0.0, through_origin=True)
     table = fold_linear(raw, cal["slope"], cal["intercept"])
     method = "in-context hooks + end-to-end linear fit"
     if refine_nets > 0:
@@ -356,6 +364,7 @@ def build_table(space: SearchSpace, input_size: int, batch_size: int, device: to
                                   "one fresh process" if fit_timing == "fresh" else
                                   f"profile --measure, smallest of {fit_processes} fresh processes"),
                       fit={"slope": cal["slope"], "intercept_ms": cal["intercept"],
+                           "through_origin": bool(cal.get("through_origin")),
                            "in_sample_before": error_stats(pred, measured), "in_sample_after": error_stats(fitted, measured)},
                       build_seconds={"in_context": round(t1 - t0, 1), "fit": round(time.monotonic() - t1, 1)})
     return table
