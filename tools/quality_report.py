@@ -28,6 +28,14 @@ def _diagnostics(run_dir: str, arch_start: int) -> dict:
             "rounds": _rounds(run_dir)}
 
 
+def _multi_branch_layers(net_text: str) -> int:
+    """Layers of a net_config with several ops ('a+b'): the nets ``nse`` retrains, not its per-epoch derive."""
+    from models.net_config import parse_text
+    from models.operations import is_multi_branch
+    cfg = parse_text(net_text)
+    return sum(is_multi_branch(op) for b in cfg.blocks for op in (b.head_op, *b.stack_ops))
+
+
 def _rounds(run_dir: str) -> list:
     """Search-space evolution of an ``nse`` search (rounds/<r>.json): per round the nets sampled,
     the front's size and, over all layers, how often each op was searched and kept."""
@@ -72,6 +80,7 @@ def build_report(bench, raw: dict) -> dict:
                  "cost": derived["table_cost"], "params_m": derived["params_m"], "macs_m": derived["macs_m"],
                  "target": derived.get("target"), "acc": accs(searched_text),
                  "val_final": accs(searched_text, "val_top1_final"), "one_shot": one_shot[0],
+                 "multi_branch_layers": _multi_branch_layers(searched_text),
                  "diagnostics": _diagnostics(run_dir, arch_start), "random": []}
         for r, shot in zip(randoms, one_shot[1:]):
             entry["random"].append(dict(r, acc=accs(r["net_config"]), val_final=accs(r["net_config"], "val_top1_final"),
@@ -127,8 +136,8 @@ def markdown(report: dict) -> str:
                              sorted(rd["kept"].items(), key=lambda kv: -kv[1]))
             rows.append(f"\nseed {s['seed']} round {rd['round']}: {rd['samples']} nets sampled, front {rd['front']}; "
                         f"ops kept/searched over layers: {kept or 'none'}")
-        if d.get("multi_branch_layers_final") is not None and d.get("rounds"):
-            rows.append(f"\nseed {s['seed']}: {d['multi_branch_layers_final']} multi-branch layers in the searched net, "
+        if d.get("rounds"):
+            rows.append(f"\nseed {s['seed']}: {s.get('multi_branch_layers', 0)} multi-branch layers in the searched net, "
                         f"final gate entropy {d.get('gate_entropy_final') or float('nan'):.2f}")
     k = report["kendall_tau"]
 

@@ -74,3 +74,12 @@ def test_bad_input_one_line_exit_2(data_root, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "bad" / "searches").exists()
+
+
+def test_multi_branch_layers_are_counted_in_the_searched_net_itself():
+    from tools.quality_report import _multi_branch_layers
+    text = ("[[16, 16], 'mbconv_k3_t1', [], 0, 1]|\n"
+            "[[16, 24], 'mbconv_k3_t6+mbconv_k5_t3', ['mbconv_k5_t3', 'mbconv_k5_t6+mbconv_k3_t3'], 2, 2]|\n"
+            "[[24, 256], 'conv1_1']\nnet_type: mbv2\n")
+    assert _multi_branch_layers(text) == 2
+    assert _multi_branch_layers(text.replace("+mbconv_k5_t3", "").replace("+mbconv_k3_t3", "")) == 0
