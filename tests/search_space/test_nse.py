@@ -222,7 +222,23 @@ def test_sampled_architectures_are_valid_net_configs_with_summed_costs():
         assert model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
         assert lut_cost(net.space, table, nc) > 0
     assert multi > 0
-    assert "+" in method.derive().to_text() or method.derive() is not None
+
+
+def test_derive_keeps_the_ops_whose_gate_is_over_one_half():
+    _, net, _, method = _setup()
+    alphas = [p for p in list(net.head_alphas) + list(net.stack_alphas) if p.numel()]
+    with torch.no_grad():
+        for p in alphas:
+            p.fill_(3.0)  # every op on: each layer on the path keeps its whole subset (3 ops)
+    on = method.derive()
+    assert on.to_text() == method.derive().to_text()  # deterministic
+    layers = [op for b in on.blocks[1:-1] for op in (b.head_op, *b.stack_ops)]  # block 0 is fixed
+    assert layers and all(op.count("+") == 2 for op in layers)
+    with torch.no_grad():
+        for p in alphas:
+            p.fill_(-3.0)  # every op off: heads keep their likeliest op, stacks become skips
+    off = method.derive()
+    assert "+" not in off.to_text() and not any(b.stack_ops for b in off.blocks)
 
 
 @pytest.mark.parametrize("opts,key", [
