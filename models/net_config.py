@@ -247,6 +247,11 @@ def load_net_config(source: Union[str, os.PathLike, NetConfig]) -> NetConfig:
     return parse_text(text)
 
 
+def multi_branch_layers(cfg: NetConfig) -> int:
+    """How many layers of ``cfg`` run several ops ('a+b')."""
+    return sum(is_multi_branch(op) for b in cfg.blocks for op in (b.head_op, *b.stack_ops))
+
+
 def blocks_summary(cfg: NetConfig) -> List[str]:
     return [f"{i:2d} {b.in_ch:4d}->{b.out_ch:<4d} s{b.stride} {b.head_op} + {list(b.stack_ops)}"
             for i, b in enumerate(cfg.blocks)]

@@ -27,7 +27,7 @@ def collapse_stats(space: SearchSpace, head_alphas, stack_alphas, net_config: Ne
     """Mean op entropy (head and stack mixed ops, nats and relative to uniform), the share of
     skip_connect among the derived net's stack layers, its depth (routing blocks, searched layers
     = heads + non-skip stack layers) and whether it differs from ``previous`` (a net_config text)."""
-    from models.operations import BRANCH_SEP
+    from models.net_config import multi_branch_layers
     from search_space.derive import map_to_space
     path, ops = map_to_space(space, net_config)
     blocks = path[1:-1]
@@ -41,4 +41,4 @@ def collapse_stats(space: SearchSpace, head_alphas, stack_alphas, net_config: Ne
             "skip_share": (stack_layers - used) / stack_layers if stack_layers else 0.0,
             "depth_blocks": len(blocks), "depth_layers": len(blocks) + used,
             "changed": None if previous is None else text != previous,
-            "multi_branch_layers": sum(BRANCH_SEP in op for head, stack in ops for op in (head, *stack))}
+            "multi_branch_layers": multi_branch_layers(net_config)}

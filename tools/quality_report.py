@@ -30,10 +30,8 @@ def _diagnostics(run_dir: str, arch_start: int) -> dict:
 
 def _multi_branch_layers(net_text: str) -> int:
     """Layers of a net_config with several ops ('a+b'): the nets ``nse`` retrains, not its per-epoch derive."""
-    from models.net_config import parse_text
-    from models.operations import is_multi_branch
-    cfg = parse_text(net_text)
-    return sum(is_multi_branch(op) for b in cfg.blocks for op in (b.head_op, *b.stack_ops))
+    from models.net_config import multi_branch_layers, parse_text
+    return multi_branch_layers(parse_text(net_text))
 
 
 def _rounds(run_dir: str) -> list:
