@@ -22,6 +22,13 @@ def op_entropy(alphas: Sequence[torch.Tensor]) -> tuple:
     return float(h.mean()), float(h.mean() / uniform)
 
 
+def net_depth(space: SearchSpace, net_config: NetConfig) -> tuple:
+    """(routing blocks, searched layers = heads + non-skip stack layers) of a net of ``space``."""
+    from search_space.derive import map_to_space
+    path, ops = map_to_space(space, net_config)
+    return len(path) - 2, len(path) - 2 + sum(len(stack) for _, stack in ops)
+
+
 def collapse_stats(space: SearchSpace, head_alphas, stack_alphas, net_config: NetConfig,
                    previous: Optional[str] = None) -> dict:
     """Mean op entropy (head and stack mixed ops, nats and relative to uniform), the share of

@@ -21,7 +21,10 @@ Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist
 6. per search seed the gap = searched mean - mean of the random nets' means; over seeds: mean gap,
    bootstrap 95% CI, exact one-sided Wilcoxon signed-rank p, the searched nets' percentile among
    their random nets, best-of-N random (picked by final val accuracy, as random search would);
-   collapse diagnostics of every search (history.json).
+   collapse diagnostics of every search (history.json);
+7. optional control (--params_pick P): per seed, the net with the most parameters among P uniform
+   nets in the same window, retrained R times; its gap to the random nets, and searched - pick,
+   say how much of a search's gain a parameter count alone would have found.
 
 Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
 continues where it stopped when run again with the same arguments. Units run as --jobs parallel
@@ -52,6 +55,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
          "retrain_seeds": 2, "noise_seeds": 3, "target": 0.75, "save": "runs/quality-quick",
          "train_opts": ["train_params.epochs=3", "data.steps_per_epoch=15"]}
+
+
+def most_params(nets: List[dict]) -> dict:
+    """The entry with the largest ``params_m`` (the first of equals)."""
+    if not nets:
+        raise InputError("params pick: no nets to pick from")
+    return max(nets, key=lambda n: n["params_m"])
 
 
 class UnitFailed(RuntimeError):
@@ -156,31 +166,55 @@ class QualityBenchmark:
         atomic_write_json(os.path.join(folder, "result.json"), out)
         return out
 
+    def _window_sample(self, run_dir: str, n: int, gen_seed: int, at_most_window: bool = False) -> List[dict]:
+        """``n`` nets drawn uniformly at the searched net's table cost +-tolerance (the searched net
+        excluded), with cost, params, MACs. ``at_most_window``: fewer when the window holds fewer."""
+        import torch
+        from engine.derive_run import describe_net, load_search_result, load_table
+        from models import load_net_config
+        from search_space.random_arch import WindowCounts, sample_in_window
+        result = load_search_result(run_dir)
+        table = load_table(result, None)
+        searched = load_net_config(run_dir)
+        cost = describe_net(searched, result.space, table, result.cfg.data.input_size)["table_cost"]
+        lo, hi = cost * (1 - self.a.cost_tolerance), cost * (1 + self.a.cost_tolerance)
+        counts = WindowCounts(result.space, table)
+        if at_most_window:
+            n = max(1, min(n, int(counts.count_bounds(lo, hi)[0]) - 1))
+        nets = sample_in_window(result.space, table, lo, hi, n + 1, torch.Generator().manual_seed(gen_seed), counts)
+        nets = [x for x in nets if x.to_text() != searched.to_text()][:n]
+        out = []
+        for x in nets:
+            info = describe_net(x, result.space, table, result.cfg.data.input_size)
+            out.append({"net_config": x.to_text(), "cost": info["table_cost"], "params_m": info["params_m"],
+                        "macs_m": info["macs_m"]})
+        return out
+
     def random_nets(self, seed: int, run_dir: str) -> List[dict]:
         """N random architectures at the searched net's cost +-tolerance (cached per seed)."""
         path = os.path.join(self.save, "random", f"seed_{seed}.json")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
-        import torch
-        from engine.derive_run import describe_net, load_search_result, load_table
-        from models import load_net_config
-        from search_space.random_arch import sample_in_window
-        result = load_search_result(run_dir)
-        table = load_table(result, None)
-        searched = load_net_config(run_dir)
-        cost = describe_net(searched, result.space, table, result.cfg.data.input_size)["table_cost"]
-        lo, hi = cost * (1 - self.a.cost_tolerance), cost * (1 + self.a.cost_tolerance)
-        nets = sample_in_window(result.space, table, lo, hi, self.a.random + 1,
-                                torch.Generator().manual_seed(1000 + seed))
-        nets = [n for n in nets if n.to_text() != searched.to_text()][:self.a.random]
-        out = []
-        for n in nets:
-            info = describe_net(n, result.space, table, result.cfg.data.input_size)
-            out.append({"net_config": n.to_text(), "cost": info["table_cost"], "params_m": info["params_m"],
-                        "macs_m": info["macs_m"]})
+        out = self._window_sample(run_dir, self.a.random, 1000 + seed)
         atomic_write_json(path, out)
         return out
+
+    def params_pick(self, seed: int, run_dir: str) -> dict:
+        """Control: the net with the most parameters among --params_pick uniform nets in the same
+        window (all of them when it holds fewer; a search that only looks at parameter count);
+        cached per seed."""
+        path = os.path.join(self.save, "controls", f"params_pick_seed_{seed}.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                rec = json.load(f)
+            if rec.get("pool") == self.a.params_pick:
+                return rec
+        pool = self._window_sample(run_dir, self.a.params_pick, 2000 + seed, at_most_window=True)
+        rec = dict(most_params(pool), pool=self.a.params_pick, pool_drawn=len(pool),
+                   pool_params_m=[min(x["params_m"] for x in pool), max(x["params_m"] for x in pool)])
+        atomic_write_json(path, rec)
+        return rec
 
     # -- schedule -----------------------------------------------------------------------------
     def _report(self, what: str):
@@ -192,8 +226,10 @@ class QualityBenchmark:
         """Run (or resume) every unit; returns the raw results per search seed."""
         seeds = list(range(1, self.a.seeds + 1))
         per_net = self.a.retrain_seeds
-        self.total_units = len(seeds) * (1 + (1 + self.a.random) * per_net) + max(0, self.a.noise_seeds - per_net)
-        searches, randoms, retrains = {}, {}, {}
+        extra = 1 if self.a.params_pick else 0
+        self.total_units = (len(seeds) * (1 + (1 + self.a.random + extra) * per_net)
+                            + max(0, self.a.noise_seeds - per_net))
+        searches, randoms, retrains, picks = {}, {}, {}, {}
         pool = ThreadPoolExecutor(self.a.jobs)
         pending = {}
 
@@ -203,6 +239,9 @@ class QualityBenchmark:
             with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
                 searched = f.read()
             nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
+            if self.a.params_pick:
+                picks[seed] = self.params_pick(seed, run_dir)
+                nets.append(("params pick", picks[seed]["net_config"]))
             seeds_of = {0: range(max(per_net, self.a.noise_seeds))} if seed == seeds[0] else {}
             for i, (label, text) in enumerate(nets):
                 for r in seeds_of.get(i, range(per_net)):
@@ -227,7 +266,7 @@ class QualityBenchmark:
                                      f"({value['time_s']:.0f} s)")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        return {"searches": searches, "randoms": randoms, "retrains": retrains}
+        return {"searches": searches, "randoms": randoms, "retrains": retrains, "params_picks": picks}
 
 
 def build_parser():
@@ -251,6 +290,9 @@ def build_parser():
                    help="retrain seeds of the first searched net for the noise estimate (default 5)")
     p.add_argument("--cost_tolerance", type=float, default=0.025,
                    help="random nets within +-this fraction of the searched net's table cost (default 0.025)")
+    p.add_argument("--params_pick", type=int, default=0, metavar="P",
+                   help="control: also retrain, per seed, the most-parameter net among P uniform nets in the "
+                        "window (0 = off; e.g. 200)")
     p.add_argument("--recal_batches", type=int, default=10, help="one-shot ranking: BN recalibration batches")
     p.add_argument("--eval_images", type=int, default=2000, help="one-shot ranking: held-out images evaluated")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
@@ -277,7 +319,7 @@ def resolve_args(args):
         if not os.path.isfile(found):
             raise InputError(f"--{k} {getattr(args, k)}: file not found")
         setattr(args, k, os.path.abspath(found))
-    for k, lo in (("seeds", 1), ("random", 1), ("retrain_seeds", 1), ("noise_seeds", 0), ("jobs", 1),
+    for k, lo in (("seeds", 1), ("random", 1), ("retrain_seeds", 1), ("noise_seeds", 0), ("params_pick", 0), ("jobs", 1),
                   ("threads", 1), ("recal_batches", 1), ("eval_images", 1)):
         if getattr(args, k) < lo:
             raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")

@@ -72,25 +72,46 @@ def build_report(bench, raw: dict) -> dict:
             return [bench.cached(text, r)[key] for r in seeds]
 
         randoms = raw["randoms"][seed]
+        from engine.derive_run import load_search_result
+        from models.net_config import parse_text
+        from search_space.diagnostics import net_depth
+        space = load_search_result(run_dir).space
+
+        def depth(text):
+            return list(net_depth(space, parse_text(text)))
         one_shot = supernet_accuracies(run_dir, [searched_text] + [r["net_config"] for r in randoms], a.data_path,
                                        a.recal_batches, a.eval_images)
         entry = {"seed": seed, "run_dir": os.path.relpath(run_dir, bench.save), "net_config": searched_text,
                  "cost": derived["table_cost"], "params_m": derived["params_m"], "macs_m": derived["macs_m"],
                  "target": derived.get("target"), "acc": accs(searched_text),
                  "val_final": accs(searched_text, "val_top1_final"), "one_shot": one_shot[0],
-                 "multi_branch_layers": _multi_branch_layers(searched_text),
+                 "multi_branch_layers": _multi_branch_layers(searched_text), "depth": depth(searched_text),
                  "diagnostics": _diagnostics(run_dir, arch_start), "random": []}
         for r, shot in zip(randoms, one_shot[1:]):
             entry["random"].append(dict(r, acc=accs(r["net_config"]), val_final=accs(r["net_config"], "val_top1_final"),
-                                        one_shot=shot))
+                                        one_shot=shot, depth=depth(r["net_config"])))
         s_mean = mean(entry["acc"])
         r_means = [mean(r["acc"]) for r in entry["random"]]
         best = max(entry["random"], key=lambda r: mean(r["val_final"]))  # random search picks on val, not test
         entry.update(mean_acc=s_mean, random_mean=mean(r_means), gap=s_mean - mean(r_means),
                      percentile=percentile_among(s_mean, r_means), best_of_n_random=mean(best["acc"]))
+        pick = (raw.get("params_picks") or {}).get(seed)
+        if pick is not None:
+            p_acc = accs(pick["net_config"])
+            entry["params_pick"] = dict(pick, acc=p_acc, mean_acc=mean(p_acc), gap=mean(p_acc) - mean(r_means),
+                                        percentile=percentile_among(mean(p_acc), r_means), depth=depth(pick["net_config"]))
         searches.append(entry)
     gaps = [s["gap"] for s in searches]
     w, p = wilcoxon_signed_rank(gaps)
+    controls = {}
+    if searches and all("params_pick" in s for s in searches):
+        pick_gaps = [s["params_pick"]["gap"] for s in searches]
+        over_pick = [s["mean_acc"] - s["params_pick"]["mean_acc"] for s in searches]
+        controls["params_pick"] = {
+            "pool": searches[0]["params_pick"]["pool"], "mean_gap": mean(pick_gaps),
+            "gap_ci95": list(bootstrap_ci(pick_gaps)), "wilcoxon_p": wilcoxon_signed_rank(pick_gaps)[1],
+            "searched_minus_pick": mean(over_pick), "searched_minus_pick_ci95": list(bootstrap_ci(over_pick)),
+            "searched_over_pick_wilcoxon_p": wilcoxon_signed_rank(over_pick)[1]}
     nets = [r for s in searches for r in s["random"]]
     retrained = [mean(r["acc"]) for r in nets]
     first = searches[0]
@@ -106,11 +127,12 @@ def build_report(bench, raw: dict) -> dict:
                         "cost": kendall_tau([r["cost"] for r in nets], retrained), "nets": len(nets)},
         "recipe": dict(bench.recipe, hash=bench.recipe_hash), "retrain_seed_std": std(noise),
         "retrain_noise": {"net": "searched net of seed %d" % first["seed"], "test_top1": noise},
-        "retrain_time_s": mean(times),
+        "retrain_time_s": mean(times), "controls": controls,
         "protocol": {"config": os.path.basename(a.config), "opts": list(a.opts), "target": a.target,
                      "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
                      "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
-                     "recal_batches": a.recal_batches, "eval_images": a.eval_images},
+                     "recal_batches": a.recal_batches, "eval_images": a.eval_images,
+                     "params_pick": getattr(a, "params_pick", 0)},
     }
     return report
 
@@ -150,6 +172,26 @@ def markdown(report: dict) -> str:
              f"params {f(k['params'])}, table cost {f(k['cost'])}.",
              f"Retrain noise: std {report['retrain_seed_std']:.2f} points over "
              f"{len(report['retrain_noise']['test_top1'])} seeds of one net; {report['retrain_time_s']:.0f} s per retrain."]
+    def shape(entries):
+        return (f"{mean([e['params_m'] for e in entries]):.3f}M params, "
+                f"{mean([e['depth'][0] for e in entries]):.1f}/{mean([e['depth'][1] for e in entries]):.1f}")
+    ss = report["searches"]
+    if all("depth" in s for s in ss):
+        picks = [s["params_pick"] for s in ss if "params_pick" in s]
+        rows.append(f"Shape, mean (params, routing blocks/searched layers): searched {shape(ss)}; random "
+                    f"{shape([r for s in ss for r in s['random']])}" + (f"; params pick {shape(picks)}" if picks else "")
+                    + ".")
+    c = (report.get("controls") or {}).get("params_pick")
+    if c:
+        per_seed = ", ".join(f"{s['params_pick']['mean_acc']:.2f} ({s['params_pick']['params_m']:.3f}M, "
+                             f"{s['params_pick']['gap']:+.2f})" for s in report["searches"])
+        drawn = min(s["params_pick"]["pool_drawn"] for s in report["searches"])
+        rows += [f"Control, most params of {c['pool']} uniform nets in the window"
+                 + (f" (only {drawn} in the smallest window)" if drawn < c["pool"] else "") + ": gap to random "
+                 f"**{c['mean_gap']:+.2f}** [{c['gap_ci95'][0]:+.2f}, {c['gap_ci95'][1]:+.2f}] (Wilcoxon p "
+                 f"{c['wilcoxon_p']:.3g}); searched − pick **{c['searched_minus_pick']:+.2f}** "
+                 f"[{c['searched_minus_pick_ci95'][0]:+.2f}, {c['searched_minus_pick_ci95'][1]:+.2f}] (p "
+                 f"{c['searched_over_pick_wilcoxon_p']:.3g}); per seed test top-1 (params, gap): {per_seed}."]
     return "\n".join(rows) + "\n"
 
 
@@ -164,6 +206,10 @@ def plot(report: dict, path: str) -> None:
         ax.scatter([r["cost"] for r in s["random"]], [mean(r["acc"]) for r in s["random"]], color=c, alpha=0.55, s=22)
         ax.scatter([s["cost"]], [s["mean_acc"]], color=c, marker="*", s=220, edgecolor="black", linewidth=0.8,
                    label=f"seed {s['seed']} searched", zorder=3)
+        if "params_pick" in s:
+            ax.scatter([s["params_pick"]["cost"]], [s["params_pick"]["mean_acc"]], color=c, marker="D", s=60,
+                       edgecolor="black", linewidth=0.8, zorder=3,
+                       label="most-params pick (diamonds)" if i == 0 else None)
     ax.set_xlabel("table cost")
     ax.set_ylabel("test top-1 (%), mean over retrain seeds")
     ax.set_title(f"searched (stars) vs random nets at ±{100 * report['protocol']['cost_tolerance']:.1f}% cost (dots); "

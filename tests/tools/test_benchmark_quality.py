@@ -48,17 +48,34 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert set(q["kendall_tau"]) >= {"supernet", "params", "cost"} and q["kendall_tau"]["nets"] == 4
     assert len(q["retrain_noise"]["test_top1"]) == 2 and 0 < q["wilcoxon_p"] <= 1
     assert os.path.getsize(save / "quality.png") > 5000 and (save / "quality.md").is_file()
-    # a second run reuses every unit; a lost unit is the only one redone
+    assert q["controls"] == {} and "params_pick" not in q["searches"][0]
+    # a second run reuses every unit; a lost unit is the only one redone; a control added later
+    # (--params_pick) only retrains its own nets
     results = sorted(glob.glob(str(save / "retrains" / "*" / "result.json")))
     assert len(results) == 7
     stamps = {p: os.path.getmtime(p) for p in results}
     os.remove(results[0])
-    main(_args(data_root, save))
-    capsys.readouterr()
-    assert json.load(open(save / "quality.json"))["searches"][1]["net_config"] == q["searches"][1]["net_config"]
+    main(_args(data_root, save, "--params_pick", "4"))
+    out = capsys.readouterr().out
+    assert "[11/11]" in out and "most params of 4 uniform nets" in out and "Shape, mean" in out
+    q2 = json.load(open(save / "quality.json"))
+    assert q2["searches"][1]["net_config"] == q["searches"][1]["net_config"]
     changed = [p for p in results if os.path.getmtime(p) != stamps[p]]
     assert changed == [results[0]]
+    assert len(glob.glob(str(save / "retrains" / "*" / "result.json"))) <= 9
     assert len(glob.glob(str(save / "searches" / "*" / "search-*"))) == 2
+    for s in q2["searches"]:
+        pick = s["params_pick"]
+        assert pick["pool"] == 4 and 1 <= pick["pool_drawn"] <= 4
+        assert pick["params_m"] == pick["pool_params_m"][1] >= pick["pool_params_m"][0]
+        assert len(s["depth"]) == 2 and 1 <= s["depth"][0] <= s["depth"][1]
+        assert all(len(r["depth"]) == 2 for r in s["random"])
+        assert abs(pick["cost"] / s["cost"] - 1) <= 0.025 + 1e-9 and len(pick["acc"]) == 1
+        assert pick["gap"] == pytest.approx(pick["acc"][0] - s["random_mean"])
+    c = q2["controls"]["params_pick"]
+    assert c["pool"] == 4 and 0 < c["wilcoxon_p"] <= 1
+    assert c["searched_minus_pick"] == pytest.approx(
+        sum(s["mean_acc"] - s["params_pick"]["mean_acc"] for s in q2["searches"]) / 2)
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -74,6 +91,15 @@ def test_bad_input_one_line_exit_2(data_root, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
     assert not (tmp_path / "bad" / "searches").exists()
+
+
+def test_most_params_picks_the_largest_and_refuses_an_empty_pool():
+    from common.errors import InputError
+    from tools.benchmark_quality import most_params
+    nets = [{"net_config": "a", "params_m": 0.2}, {"net_config": "b", "params_m": 0.5}, {"net_config": "c", "params_m": 0.5}]
+    assert most_params(nets)["net_config"] == "b"
+    with pytest.raises(InputError, match="no nets"):
+        most_params([])
 
 
 def test_multi_branch_layers_are_counted_in_the_searched_net_itself():
