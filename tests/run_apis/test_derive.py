@@ -238,6 +238,10 @@ def test_search_history_has_collapse_diagnostics(search_run):
     assert d["depth_blocks"] >= 1 and d["depth_layers"] >= d["depth_blocks"]
     assert history[0]["diagnostics"]["changed"] is None and isinstance(d["changed"], bool)
     assert history[-1]["net_config"] == load_net_config(run_dir).to_text()
+    from search_space.diagnostics import net_depth  # the benchmark's depth of any net = the diagnostics' one
+    from engine.derive_run import load_search_result
+    space = load_search_result(run_dir).space
+    assert list(net_depth(space, load_net_config(run_dir))) == [d["depth_blocks"], d["depth_layers"]]
 
 
 def test_one_empty_window_does_not_sink_the_others(search_run, tmp_path, capsys):
