@@ -56,7 +56,10 @@ def _rounds(run_dir: str) -> list:
 def build_report(bench, raw: dict) -> dict:
     """quality.json: every raw number and the summary statistics."""
     a = bench.a
+    from engine.derive_run import load_search_result
     from engine.supernet_rank import supernet_accuracies
+    from models.net_config import parse_text
+    from search_space.diagnostics import net_depth
     searches = []
     for seed in sorted(raw["searches"]):
         run_dir = raw["searches"][seed]
@@ -72,9 +75,6 @@ def build_report(bench, raw: dict) -> dict:
             return [bench.cached(text, r)[key] for r in seeds]
 
         randoms = raw["randoms"][seed]
-        from engine.derive_run import load_search_result
-        from models.net_config import parse_text
-        from search_space.diagnostics import net_depth
         space = load_search_result(run_dir).space
 
         def depth(text):
