@@ -77,6 +77,8 @@ def _coerce(value, default, where: str):
     if isinstance(default, str):
         if isinstance(value, str):
             return value
+        if isinstance(value, bool) and where in ON_OFF_KEYS:  # YAML 1.1 reads on/off as booleans
+            return "on" if value else "off"
         raise ConfigError(f"config key '{where}': expected a string, got {value!r}")
     if isinstance(default, list):
         if isinstance(value, tuple):
@@ -153,6 +155,22 @@ def detect_kind(data: Mapping) -> str:
     return "search" if "search_params" in data else "train"
 
 
+ON_OFF_KEYS = ("data.array_cache",)
+# Keys whose values are one of a few words, or a count (checked after merging and overrides).
+CHOICES = {("data", "array_cache"): ("auto", "on", "off")}
+NON_NEGATIVE = (("train_params", "val_every"),)
+
+
+def _check_choices(cfg: dict) -> None:
+    for (section, key), allowed in CHOICES.items():
+        value = cfg.get(section, {}).get(key)
+        if key in cfg.get(section, {}) and value not in allowed:
+            raise ConfigError(f"config key '{section}.{key}': expected one of {', '.join(allowed)}, got {value!r}")
+    for section, key in NON_NEGATIVE:
+        if key in cfg.get(section, {}) and cfg[section][key] < 0:
+            raise ConfigError(f"config key '{section}.{key}': expected 0 or more, got {cfg[section][key]!r}")
+
+
 def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Optional[str] = None) -> Config:
     """Load ``path`` (YAML) over the defaults of its kind ("search" or "train"), then apply
     dotted overrides. Validates keys and types; the search space's own figures are checked by
@@ -180,6 +198,7 @@ def load_config(path: Optional[str], overrides: Iterable[str] = (), kind: Option
         _merge(cfg, data)
         for item in overrides:
             _apply_override(cfg, *parse_override(item))
+        _check_choices(cfg)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}" if path else str(e)) from None
     cfg["_kind"] = kind

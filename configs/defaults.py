@@ -24,6 +24,8 @@ _DATA = {
     "steps_per_epoch": 0,           # this project: cap on steps per epoch (0 = whole split)
     "val_ratio": 0.2,               # this project: share of the search subset used for arch updates
     "skip_corrupt": False,          # this project: skip unreadable images (warning + count) instead of stopping
+    "array_cache": "auto",          # this project: auto | on | off -- small images decoded once into a uint8
+                                    # array (dataset.array_cache), train augmentation on whole batches
 }
 
 _OPTIM_COMMON = {
@@ -60,6 +62,10 @@ SEARCH_DEFAULTS = {
         "nse": {"rounds": 3, "subset_size": 5, "arch_samples": 2000, "drop_alpha": -2.0,
                 "inherit_weights": False, "adam_betas": [0.0, 0.999], "enumerate_max": 5,
                 "recal_batches": 5, "eval_images": 1000},
+        # this project: which paths a weight step trains (search_space/weight_sharing.py); uniform = each
+        # method's own sampling (the paper's for densenas)
+        "weight_sharing": {"strategy": "uniform", "warmup_steps": 0, "hold_steps": 25, "sandwich_random": 2,
+                           "distill": True},
         "softmax_temp": 1.0,
         "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
                              "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],
@@ -102,7 +108,8 @@ TRAIN_DEFAULTS = {
     "net_type": "mbv2",
     "log": copy.deepcopy(_LOG),
     "train_params": {"epochs": 240, "use_seed": True, "seed": 2, "warmup_epochs": 0,
-                     "grad_clip": 0.0, "label_smoothing": 0.1, "dropout": 0.0},
+                     "grad_clip": 0.0, "label_smoothing": 0.1, "dropout": 0.0,
+                     "val_every": 1},  # this project: val every N epochs and after the last; 0 = last only
     "optim": dict(copy.deepcopy(_OPTIM_COMMON), **{
         "weight": {"init_lr": 0.5, "min_lr": 0.00001, "lr_decay_type": "cosine",
                    "momentum": 0.9, "weight_decay": 0.00004, "nesterov": False},

@@ -17,10 +17,13 @@ from typing import Optional
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from dataset.array_loader import ArrayDataset, ArrayLoader
 from dataset.datasets import ImageListDataset, LMDBDataset
 from dataset.lists import list_images, read_list, search_split
 from dataset.transforms import normalize_batch, train_transform, val_transform
-from common.errors import DataError
+from common.errors import ConfigError, DataError
+
+ARRAY_CACHE_MAX_SIZE = 64  # data.array_cache auto: input sizes up to this are "small images"
 
 def check_data_root(root: str, splits=("train",), data_type: str = "img") -> None:
     """Fail early, before training, when the expected splits are missing."""
@@ -62,7 +65,40 @@ def build_dataset(root: str, split: str, cfg, train: bool, data_type: Optional[s
         return LMDBDataset(path, keys, tf, skip_corrupt=cfg.data.skip_corrupt)
     if data_type != "img":
         raise DataError(f"data type must be lmdb or img, got {data_type!r}")
-    return ImageListDataset(root, split_entries(root, split, cfg), tf, skip_corrupt=cfg.data.skip_corrupt)
+    entries = split_entries(root, split, cfg)
+    if uses_array_cache(cfg, data_type):
+        cached = _array_dataset(root, split, entries, cfg, train)
+        if cached is not None:
+            return cached
+    return ImageListDataset(root, entries, tf, skip_corrupt=cfg.data.skip_corrupt)
+
+
+def uses_array_cache(cfg, data_type: str) -> bool:
+    """``data.array_cache``: ``off``; ``on`` (an error where it cannot apply); ``auto`` (default):
+    image folders of input size <= 64 without colour jitter or skip_corrupt."""
+    mode = cfg.data.get("array_cache", "auto")
+    blocker = ("data type is lmdb" if data_type != "img" else "data.color is on (no batched colour jitter)"
+               if cfg.data.color else "data.skip_corrupt is on" if cfg.data.skip_corrupt else None)
+    if mode == "on" and blocker:
+        raise ConfigError(f"config key 'data.array_cache': on, but {blocker}")
+    if mode == "off" or blocker:
+        return False
+    return mode == "on" or cfg.data.input_size <= ARRAY_CACHE_MAX_SIZE
+
+
+def _array_dataset(root: str, split: str, entries, cfg, train: bool):
+    import sys
+    from dataset.array_cache import NotCacheable, load_or_build
+    size = cfg.data.input_size
+    mode, tf = ("raw", None) if train else (f"val{size}", val_transform(size))
+    try:
+        images = load_or_build(root, split, entries, mode, tf, log=lambda m: print(m, file=sys.stderr))
+    except NotCacheable as e:
+        if cfg.data.get("array_cache", "auto") == "on":
+            raise DataError(f"data.array_cache on: split '{split}' of {root} cannot be one array: {e}") from None
+        return None
+    return ArrayDataset(images, [label for _, label in entries], train, size, cfg.data.random_sized.min_scale,
+                        train_transform(size, cfg.data.random_sized.min_scale) if train else tf)
 
 
 def skipped_images(*loaders) -> int:
@@ -97,6 +133,8 @@ def build_loader(dataset, batch_size: int, shuffle: bool, num_workers: int, devi
     world = dist_info.world_size if dist_info is not None else 1
     rank = dist_info.rank if dist_info is not None else 0
     sampler = EpochSampler(dataset, world, rank, shuffle, seed, drop_last=drop_last and world > 1)
+    if isinstance(dataset, ArrayDataset):  # batches sliced from the cached array, in this process
+        return ArrayLoader(dataset, batch_size, sampler, drop_last)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                       pin_memory=device.type == "cuda", drop_last=drop_last,
                       generator=sampler.loader_generator)

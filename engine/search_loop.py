@@ -229,7 +229,7 @@ class SearchRun(SearchOutputs, SearchRounds):
         start, meter = self._resume_point(epoch, "weight")
         bar, batches = self._batches(self.loader_w, self.steps_w, f"epoch {epoch} weights", start)
         for step, (x, y) in batches:
-            out = self.method.weight_step(x, y, epoch)
+            out = self.method.shared_weight_step(x, y, epoch, epoch * self.steps_w + step)
             loss, logits = out.loss, out.logits
             check_finite(loss, "weight", epoch, step)
             self._optimizer_step(loss, self.weight_opt, net.weight_parameters())

@@ -12,41 +12,51 @@ import torch
 from common.errors import InputError
 
 
+class OneShotScorer:
+    """One-shot top-1 (%) of net_configs on a super network: the net's path extracted with the
+    super network's weights (``search_space.subnet``), BN recalibrated on ``recal_batches`` fixed
+    batches of ``search_train``, evaluated on a fixed random subset of ``eval_images`` images of
+    ``search_val`` (lists are sorted by class: a prefix would hold only the first classes)."""
+
+    def __init__(self, cfg, root: str, recal_batches: int = 10, eval_images: int = 2000, device: str = "cpu"):
+        from torch.utils.data import Subset
+        from dataset.loader import build_dataset, build_loader
+        self.dev = torch.device(device)
+        self.recal_batches = recal_batches
+        bs = cfg.data.batch_size
+        self.train = build_loader(build_dataset(root, "search_train", cfg, train=True), bs, True, 0, self.dev,
+                                  seed=0, drop_last=True)
+        val_ds = build_dataset(root, "search_val", cfg, train=False)
+        pick = torch.randperm(len(val_ds), generator=torch.Generator().manual_seed(0))[:eval_images]
+        self.val = build_loader(Subset(val_ds, sorted(pick.tolist())), bs, False, 0, self.dev)
+
+    def __call__(self, net, net_config) -> float:
+        from dataset.loader import DevicePrefetcher
+        from engine.metrics import evaluate
+        from models import load_net_config
+        from search_space.subnet import extract_subnet, recalibrate_bn, take
+        nc = net_config if hasattr(net_config, "to_text") else load_net_config(net_config)
+        sub = extract_subnet(net, nc).to(self.dev)
+        self.train.sampler.set_epoch(0)  # the same calibration batches for every architecture
+        recalibrate_bn(sub, take(DevicePrefetcher(self.train, self.dev), self.recal_batches))
+        return evaluate(sub, DevicePrefetcher(self.val, self.dev), self.dev)["top1"]
+
+
 def supernet_accuracies(run_dir: str, net_configs: Sequence, data_path, recal_batches: int = 10,
                         eval_images: int = 2000, device: str = "cpu") -> List[float]:
     """Top-1 (%) of each net_config with the weights of the search run's super network
     (``run_dir/checkpoint.pt``), evaluated on ``eval_images`` images of ``search_val`` (a fixed random subset)."""
-    from torch.utils.data import Subset
-    from dataset.loader import DevicePrefetcher, build_dataset, build_loader, resolve_data_root
+    from dataset.loader import resolve_data_root
     from engine.checkpoint import load_file
     from engine.derive_run import load_search_result
-    from engine.metrics import evaluate
     from search_space import build_super_network
-    from search_space.subnet import extract_subnet, recalibrate_bn, take
     result = load_search_result(run_dir)
     cfg = result.cfg
     if result.space.net_type != "mbv2":
         raise InputError(f"{run_dir}: one-shot accuracy needs an MBV2-type space (a ResNet-space derived net has no "
                          "final 1x1 branch, so it is not a path of its super network)")
-    ckpt = os.path.join(run_dir, "checkpoint.pt")
-    state = load_file(ckpt)
+    state = load_file(os.path.join(run_dir, "checkpoint.pt"))
     net = build_super_network(cfg)
     net.load_state_dict(state["model"])
-    dev = torch.device(device)
-    root = resolve_data_root(data_path, cfg, announce=False)
-    bs = cfg.data.batch_size
-    train = build_loader(build_dataset(root, "search_train", cfg, train=True), bs, True, 0, dev, seed=0,
-                         drop_last=True)
-    val_ds = build_dataset(root, "search_val", cfg, train=False)
-    # a fixed random subset: lists are sorted by class, a prefix would hold only the first classes
-    pick = torch.randperm(len(val_ds), generator=torch.Generator().manual_seed(0))[:eval_images]
-    val_ds = Subset(val_ds, sorted(pick.tolist()))
-    val = build_loader(val_ds, bs, False, 0, dev)
-    out = []
-    from models import load_net_config
-    for nc in net_configs:
-        sub = extract_subnet(net, load_net_config(nc)).to(dev)
-        train.sampler.set_epoch(0)  # the same calibration batches for every architecture
-        recalibrate_bn(sub, take(DevicePrefetcher(train, dev), recal_batches))
-        out.append(evaluate(sub, DevicePrefetcher(val, dev), dev)["top1"])
-    return out
+    scorer = OneShotScorer(cfg, resolve_data_root(data_path, cfg, announce=False), recal_batches, eval_images, device)
+    return [scorer(net, nc) for nc in net_configs]

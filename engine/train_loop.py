@@ -163,42 +163,46 @@ class TrainRun:
             epoch_start = time.monotonic()
             self.loader_t.sampler.set_epoch(epoch)
             train = self.train_epoch(epoch)
-            val = evaluate(self.model, DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last),
-                           self.device, self.opts.amp,
-                           wrap=lambda it: self._progress(it, f"epoch {epoch} validation", len(self.loader_v)))
+            val = None
+            if validates_after(epoch, epochs, self.cfg.train_params.val_every):
+                val = evaluate(self.model, DevicePrefetcher(self.loader_v, self.device, self.opts.channels_last),
+                               self.device, self.opts.amp,
+                               wrap=lambda it: self._progress(it, f"epoch {epoch} validation", len(self.loader_v)))
             epoch_time = time.monotonic() - epoch_start
-            if val["top1"] > self.best["top1"]:
+            if val is not None and val["top1"] > self.best["top1"]:
                 self.best = {"top1": val["top1"], "top5": val["top5"], "epoch": epoch}
                 if self.info.is_main:
                     atomic_torch_save(self.model.state_dict(), os.path.join(self.run_dir, "weights.pt"))
             self.history.append({"epoch": epoch, "train": train, "val": val, "epoch_time_s": epoch_time})
+            val_text = (f"val loss {val['loss']:.3f} top1 {val['top1']:.2f}% top5 {val['top5']:.2f}% | "
+                        f"best {self.best['top1']:.2f}% (epoch {self.best['epoch']})" if val is not None
+                        else "no val this epoch (train_params.val_every)")
             self.log.info(f"epoch {epoch}: train loss {train['loss']:.3f} top1 {train['top1']:.1f}% "
-                          f"lr {train['lr']:.4g} {train['images_per_s']:.1f} img/s | val loss {val['loss']:.3f} "
-                          f"top1 {val['top1']:.2f}% top5 {val['top5']:.2f}% | best {self.best['top1']:.2f}% "
-                          f"(epoch {self.best['epoch']}) | {format_duration(epoch_time)}")
+                          f"lr {train['lr']:.4g} {train['images_per_s']:.1f} img/s | {val_text} | "
+                          f"{format_duration(epoch_time)}")
             self.tb.scalar("time/epoch_s", epoch_time, epoch)
             self.tb.scalar("time/train_images_per_s", train["images_per_s"], epoch)
             for k in ("loss", "top1"):
                 self.tb.scalar(f"train/{k}", train[k], epoch)
             self.tb.scalar("train/lr", train["lr"], epoch)
-            for k in ("loss", "top1", "top5"):
+            for k in ("loss", "top1", "top5") if val is not None else ():
                 self.tb.scalar(f"val/{k}", val[k], epoch)
             self.ckpt.save(self._checkpoint_state(epoch))
             if self.opts.stop_after and epoch + 1 - self.start_epoch >= self.opts.stop_after and epoch + 1 < epochs:
                 self.log.info(f"stopping after epoch {epoch} as asked; continue with --resume {self.run_dir}")
                 break
         results = {"best": self.best, "history": self.history}
-        if self.history:
-            last = self.history[-1]
-            results["final"] = {"epoch": last["epoch"], **last["val"]}
+        validated = [h for h in self.history if h["val"] is not None]
+        if validated:  # the last epoch with a val pass (the last epoch, once the run is complete)
+            results["final"] = {"epoch": validated[-1]["epoch"], **validated[-1]["val"]}
         if self.opts.test_split and self.history and self.history[-1]["epoch"] == epochs - 1:
             results["test"] = self.evaluate_test()
         if self.info.is_main:
             atomic_write_json(os.path.join(self.run_dir, "results.json"), results)
             atomic_write_json(os.path.join(self.run_dir, "history.json"), self.history)
-        if self.history:
+        if validated:
             self.tb.hparams(flat_hparams(self.cfg), {"final/best_val_top1": self.best["top1"],
-                                                 "final/last_val_top1": self.history[-1]["val"]["top1"]})
+                                                 "final/last_val_top1": validated[-1]["val"]["top1"]})
         skipped = skipped_images(self.loader_t, self.loader_v)
         if skipped:
             self.log.warning(f"{skipped} unreadable images were skipped (data.skip_corrupt)")
@@ -222,6 +226,12 @@ class TrainRun:
                       f"model selection)")
         self.tb.scalar(f"{split}/top1", res["top1"], res["epoch"])
         return res
+
+
+def validates_after(epoch: int, epochs: int, val_every: int) -> bool:
+    """Whether epoch ``epoch`` (0-based) of ``epochs`` ends with a val pass: every ``val_every``-th
+    epoch and always the last (``val_every`` 0: the last only)."""
+    return epoch == epochs - 1 or (val_every > 0 and (epoch + 1) % val_every == 0)
 
 
 def check_split_name(split: str, option: str) -> None:

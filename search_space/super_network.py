@@ -172,7 +172,20 @@ class SuperNetwork(nn.Module):
                                  f"{None if kept is None else tuple(kept.shape)}, got {tuple(w.shape)}")
         self._plan = {"mode": mode, "head": head_kept, "stack": stack_kept, "combination": False,
                       "head_list": head_kept.tolist(), "stack_list": stack_kept.tolist() if stack_kept is not None else [],
-                      "head_w": head_weights, "stack_w": stack_weights}
+                      "head_w": head_weights, "stack_w": stack_weights, "route_path": None}
+
+    def restrict_to_path(self, path: List[int]) -> None:
+        """Run only the routing blocks and routes of ``path`` (block indices from 0 to the final
+        block, a route of the space at every step) in the next forwards of the current plan: each
+        block's input is its one route's head op times that route's probability, and the output is
+        the final branch of the path's last block times its weight -- what
+        :func:`search_space.subnet.extract_subnet` computes for a net on this path."""
+        if self._plan is None or self._plan["combination"]:
+            raise RuntimeError("restrict_to_path needs a plan of set_plan() first")
+        space = self.space
+        if path[0] != 0 or path[-1] != space.final or any(b not in space.out_routes[a] for a, b in zip(path, path[1:])):
+            raise ValueError(f"not a path of the space: {path}")
+        self._plan["route_path"] = list(path)
 
     def mixed_ops(self) -> List[MixedOp]:
         """Every mixed op in plan row order: head rows (block by block, route by route), then stack rows."""
@@ -239,6 +252,8 @@ class SuperNetwork(nn.Module):
         route_w = self.route_probs()
         if mode == "weight":
             route_w = [w.detach() for w in route_w]
+        if plan.get("route_path") is not None:
+            return self._forward_path(x, plan, head_w, stack_w, route_w)
         outs = [self.input_block(x)]
         h_row = s_row = 0
         for k, block in enumerate(self.blocks, start=1):
@@ -253,6 +268,34 @@ class SuperNetwork(nn.Module):
                 s_row += 1
             outs.append(acc)
         return self._head_out(outs, route_w)
+
+    def _forward_path(self, x, plan, head_w, stack_w, route_w):
+        """Only the blocks and routes of ``plan["route_path"]`` (see :meth:`restrict_to_path`)."""
+        if not hasattr(self, "_row_starts"):
+            h = [0]
+            s = [0]
+            for block in self.blocks:
+                h.append(h[-1] + len(block.head))
+                s.append(s[-1] + len(block.stack))
+            self._row_starts = (h, s)
+        h_start, s_start = self._row_starts
+        path = plan["route_path"]
+        y = self.input_block(x)
+        for src, k in zip(path[:-2], path[1:-1]):
+            block = self.blocks[k - 1]
+            r = block.sources.index(src)
+            h_row = h_start[k - 1] + r
+            y = route_w[src][self._route_pos[k][r]] * block.head[r](
+                y, plan["head_list"][h_row], None if head_w is None else head_w[h_row])
+            for layer, mixed in enumerate(block.stack):
+                s_row = s_start[k - 1] + layer
+                y = mixed(y, plan["stack_list"][s_row], None if stack_w is None else stack_w[s_row])
+        final, last = self.space.final, path[-2]
+        probs = torch.stack([route_w[src][self._route_pos[final][r]]
+                             for r, src in enumerate(self.space.in_routes[final])])
+        r = self.space.in_routes[final].index(last)
+        y = torch.softmax(probs, dim=0)[r] * self.final_branches[r](y)
+        return self.classifier(self.pool(y).flatten(1))
 
     def _forward_combination(self, x, plan):
         route_w = self.route_probs()

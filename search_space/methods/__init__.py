@@ -24,6 +24,11 @@ def method_class(name: str):
 
 def validate_method(cfg) -> None:
     """Config checks of the chosen method (called by validate_search_config)."""
+    from search_space.weight_sharing import check_config
+    check_config(cfg.search_params.weight_sharing)
+    if cfg.search_params.weight_sharing.strategy == "single_path" and cfg.search_params.method == "nse":
+        raise ConfigError("config key 'search_params.weight_sharing.strategy': single_path runs one op per "
+                          "mixed op on one route path; method nse trains op combinations (use fair, sandwich or hold)")
     method_class(cfg.search_params.method).validate(cfg)
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 import torch
+
+from common.errors import ConfigError
 
 
 @dataclass
@@ -29,13 +31,80 @@ class SearchMethod:
         self.cfg, self.net, self.cost_table = cfg, net, cost_table
         self.forward = forward or net
         self.arch_start = cfg.search_params.arch_update_epoch
+        self._sizes = None  # parameter counts of the candidates (sandwich rule), computed once
 
     @classmethod
     def validate(cls, cfg) -> None:
         """Raise ConfigError (naming the key) for settings this method cannot run with."""
 
     def weight_step(self, x, y, epoch: int) -> StepOutput:
+        """The method's own weight step (the ``uniform`` weight-sharing strategy)."""
         raise NotImplementedError
+
+    # -- weight sharing (search_space.weight_sharing) -------------------------------------------
+    def op_choices(self) -> List[List[int]]:
+        """Op indices a weight step may run, per mixed op (row order of ``net.mixed_ops()``)."""
+        return [list(range(len(m.candidates))) for m in self.net.mixed_ops()]
+
+    def set_weight_path(self, path: List[int]) -> None:
+        """Plan a weight step on one op per mixed op (row order)."""
+        n_head = sum(len(block.head) for block in self.net.blocks)
+        head = torch.tensor(path[:n_head], dtype=torch.long).view(-1, 1)
+        stack = torch.tensor(path[n_head:], dtype=torch.long).view(-1, 1) if len(path) > n_head else None
+        self.net.set_plan("weight", head, stack)
+
+    def set_weight_all(self) -> None:
+        """Plan a weight step on every op, weighted by softmax(alpha) (detached): the continuous net."""
+        self.net.sample("eval")
+        plan = self.net._plan
+        self.net.set_plan("weight", plan["head"], plan["stack"])
+
+    def shared_weight_step(self, x, y, epoch: int, step: int) -> StepOutput:
+        """The loop's weight step: ``step`` counts weight steps from the start of the run.
+        Warm-up, then the configured strategy (``uniform``: the method's own :meth:`weight_step`)."""
+        from search_space.weight_sharing import (candidate_sizes, fair_paths, hold_path, route_path,
+                                                 sandwich_paths, soft_target_ce, uniform_path)
+        keys = self.cfg.search_params.weight_sharing
+        if step < keys.warmup_steps:
+            self.set_weight_all()
+            logits = self.forward(x)
+            return StepOutput(self.ce(logits, y), logits)
+        if keys.strategy == "uniform":
+            return self.weight_step(x, y, epoch)
+        choices, g = self.op_choices(), self.net.generator
+        if keys.strategy == "single_path":
+            if type(self).set_weight_path is not SearchMethod.set_weight_path:
+                raise ConfigError(f"search_params.weight_sharing.strategy single_path: not for method {self.name}")
+            self.set_weight_path(uniform_path(choices, g))
+            self.net.restrict_to_path(route_path(self.net.space, g))
+            logits = self.forward(x)
+            return StepOutput(self.ce(logits, y), logits)
+        if keys.strategy == "hold":
+            self.set_weight_path(hold_path(choices, self.cfg.train_params.seed, step - keys.warmup_steps,
+                                              keys.hold_steps))
+            logits = self.forward(x)
+            return StepOutput(self.ce(logits, y), logits)
+        if keys.strategy == "fair":
+            loss, first = None, None
+            for path in fair_paths(choices, g):
+                self.set_weight_path(path)
+                logits = self.forward(x)
+                first = logits if first is None else first
+                loss = self.ce(logits, y) if loss is None else loss + self.ce(logits, y)
+            return StepOutput(loss, first)
+        # sandwich: largest on the labels, the others on its soft predictions (distill) or the labels
+        if self._sizes is None:
+            self._sizes = candidate_sizes(self.net)
+        paths = sandwich_paths(choices, self._sizes, keys.sandwich_random, g)
+        self.set_weight_path(paths[0])
+        teacher = self.forward(x)
+        loss, shown = self.ce(teacher, y), teacher
+        for i, path in enumerate(paths[1:]):
+            self.set_weight_path(path)
+            logits = self.forward(x)
+            loss = loss + (soft_target_ce(logits, teacher) if keys.distill else self.ce(logits, y))
+            shown = logits if i == 1 else shown  # the first random path's accuracy is the one reported
+        return StepOutput(loss, shown)
 
     def arch_step(self, x, y, epoch: int) -> StepOutput:
         raise NotImplementedError

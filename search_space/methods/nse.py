@@ -155,6 +155,16 @@ class NSE(SearchMethod):
         logits = self.forward(x)
         return StepOutput(self.ce(logits, y), logits)
 
+    def op_choices(self):
+        return [list(a) for a in self.active]
+
+    def set_weight_path(self, path):
+        self.net.set_combination_plan("weight", [((i,) if i is not None else (), None, None) for i in path])
+
+    def set_weight_all(self):
+        """NSE's continuous net: every active op of each layer on (a multi-branch layer)."""
+        self.net.set_combination_plan("weight", [(tuple(sorted(a)), None, None) for a in self.active])
+
     def arch_step(self, x, y, epoch):
         g = self.net.generator
         probs = self.probs()

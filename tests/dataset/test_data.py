@@ -149,7 +149,10 @@ def test_skip_corrupt_by_config(tmp_path):
     loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
     n = sum(x.shape[0] for x, _ in loader)
     assert n == 3 and ds.skipped == 1  # counted across workers
-    strict = build_dataset(str(root), "train", load_config(None, ["data.input_size=8"], kind="train"),
-                           train=False, data_type="img")
+    strict = build_dataset(str(root), "train", load_config(None, ["data.input_size=8", "data.array_cache=off"],
+                                                            kind="train"), train=False, data_type="img")
     with pytest.raises(DataError, match="1.jpg"):
         [strict[i] for i in range(3)]
+    with pytest.raises(DataError, match="1.jpg"):  # the array cache decodes every image up front
+        build_dataset(str(root), "train", load_config(None, ["data.input_size=8"], kind="train"), train=False,
+                      data_type="img")

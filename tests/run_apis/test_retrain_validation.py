@@ -19,7 +19,7 @@ from tools.download import HashMismatchError, fetch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NET = ("[[16,16],'mbconv_k3_t1',[],0,1] | [[16,24],'mbconv_k3_t3',[],0,2] | "
        "[[24,32],'mbconv_k3_t3',['mbconv_k3_t3'],1,2] | [[32,128],'conv1_1']\nnet_type: mbv2")
-OPTS = ["train_params.epochs=6", "data.batch_size=32", "data.num_classes=5", "train_params.warmup_epochs=0"]
+OPTS = ["train_params.epochs=10", "data.batch_size=32", "data.num_classes=5", "train_params.warmup_epochs=0"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,123 @@
+"""tools.ranking_set and tools.benchmark_supernet end to end on a tiny space and tiny data: nets
+drawn as asked, retrains cached and restored from the committed JSON, split-half reliability, a
+super network trained per strategy and scored against the set, bad input one line with exit 2."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dataset.demo import generate
+from tests.conftest import ROOT, TINY_OPTS
+from tools.ranking_set import split_half_tau
+
+SEARCH = TINY_OPTS + ["data.batch_size=8", "optim.sub_obj.type=flops"]
+TRAIN = ["train_params.epochs=1", "data.steps_per_epoch=2", "data.batch_size=16", "data.num_classes=5"]
+
+
+def test_split_half_tau():
+    rows = [[1.0, 1.1, 1.2, 0.9], [2.0, 2.1, 2.2, 1.9], [3.0, 3.1, 3.2, 2.9]]
+    sh = split_half_tau(rows)
+    assert sh["mean"] == 1.0 and sh["splits"] == 3  # 4 seeds: {0,x} against the rest
+    noisy = [[1.0, 3.0, 2.0], [3.0, 1.0, 2.5], [2.0, 2.5, 1.2]]
+    sh = split_half_tau(noisy)
+    assert sh["splits"] == 3 and sh["min"] < 1.0
+    assert split_half_tau([[1.0], [2.0]]) is None
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=4,
+                    test_per_class=4, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def target():
+    from search_space import flops_table, space_from_config
+    from search_space.budget import cost_range
+    from search_space.search_config import load_search_config
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH)
+    space = space_from_config(cfg)
+    lo, hi = cost_range(space, flops_table(space, 32))
+    return (lo + hi) / 2
+
+
+def _ranking_args(data, save, out, target):
+    return ["--config", os.path.join(ROOT, "configs", "demo_search.yaml"),
+            "--train_config", os.path.join(ROOT, "configs", "demo_train.yaml"), "--data_path", data,
+            "--target", f"{target:.6g}", "--cost_tolerance", "0.2", "--strata", "3", "--window", "2",
+            "--seeds", "2", "--save", str(save), "--out", str(out), "--opts"] + SEARCH + ["--train_opts"] + TRAIN
+
+
+@pytest.fixture(scope="module")
+def ranking(data_root, target, tmp_path_factory):
+    from tools.ranking_set import main
+    tmp = tmp_path_factory.mktemp("ranking")
+    out = tmp / "set.json"
+    report = main(_ranking_args(data_root, tmp / "units", out, target))
+    return out, report, tmp
+
+
+def test_ranking_set_built_and_restored(ranking, data_root, target, capsys):
+    out, report, tmp = ranking
+    data = json.load(open(out))
+    assert data["total"] == 5 and data["complete"] == 5
+    groups = [n["group"] for n in data["nets"]]
+    assert groups.count("stratum") == 3 and groups.count("window") == 2
+    lo, hi = target * 0.8, target * 1.2
+    for n in data["nets"]:
+        assert len(n["retrains"]) == 2 and n["test_top1_mean"] is not None
+        assert {"net_config", "cost", "params_m", "macs_m", "depth_blocks", "depth_layers"} <= set(n)
+        if n["group"] == "window":
+            assert lo <= n["cost"] <= hi
+    costs = sorted(n["cost"] for n in data["nets"] if n["group"] == "stratum")
+    assert costs[0] < costs[-1]
+    assert data["reliability"]["all"]["nets"] == 5 and data["reliability"]["all"]["split_half_tau"]["splits"] == 1
+    assert data["recipe_hash"] and data["recipe"]["train_config"] == "demo_train.yaml"
+    # the unit cache lost: the committed JSON puts every retrain back, nothing is retrained
+    import shutil
+    shutil.rmtree(tmp / "units" / "retrains")
+    from tools.ranking_set import main
+    capsys.readouterr()
+    again = main(_ranking_args(data_root, tmp / "units", out, target))
+    text = capsys.readouterr().out
+    assert "(10 restored" in text
+    assert [n["retrains"] for n in again["nets"]] == [n["retrains"] for n in data["nets"]]
+
+
+def test_benchmark_supernet(ranking, data_root, tmp_path, capsys):
+    from tools.benchmark_supernet import main
+    out = ranking[0]
+    args = ["--config", os.path.join(ROOT, "configs", "demo_search.yaml"), "--data_path", data_root,
+            "--ranking", str(out), "--steps", "4", "--eval_every", "2", "--rank_every", "2", "--probe", "1",
+            "--recal_batches", "1", "--eval_images", "16", "--proxy_batch", "8", "--save", str(tmp_path),
+            "--strategies", "uniform", "fair", "--opts"] + SEARCH
+    rep = main(args)
+    for name in ("uniform", "fair"):
+        r = rep["strategies"][name]
+        assert [p["step"] for p in r["curve"]] == [2, 4]
+        assert all(0 <= p["train_top1"] <= 100 and p["probe_one_shot_top1"] is not None for p in r["curve"])
+        assert [x["step"] for x in r["rankings"]] == [2, 4]
+        assert len(r["rankings"][-1]["one_shot_top1"]) == 5
+        assert rep["summary"][name]["tau_all"]["n"] == 5
+    assert rep["summary"]["fair"]["train_s"] > 0 and rep["summary"]["fair"]["train_top1_at_uniform_wall"] is not None
+    for k in ("params_m", "macs_m", "cost", "synflow", "naswot"):
+        assert len(rep["proxies"]["scores"][k]) == 5 and "all" in rep["proxies"]["taus"][k]
+    for f in ("supernet.json", "supernet.md", "supernet.png", "proxies.json"):
+        assert (tmp_path / f).is_file()
+    assert "| fair |" in (tmp_path / "supernet.md").read_text()
+    # a rerun reuses every finished strategy
+    capsys.readouterr()
+    main(args)
+    assert "[uniform] step" not in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    for cmd in (["tools.benchmark_supernet", "--config", "configs/demo_search.yaml", "--ranking", str(tmp_path / "no.json")],
+                ["tools.ranking_set", "--config", "configs/demo_search.yaml", "--train_config", "configs/demo_train.yaml",
+                 "--target", "1", "--seeds", "1"]):
+        p = subprocess.run([sys.executable, "-m"] + cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+        assert p.returncode == 2, p.stderr
+        assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("error:")

@@ -1,0 +1,313 @@
+r"""A ranking set: architectures of a space with a reliable retrained accuracy, the ground truth a
+super network's one-shot ranking is scored against (``tools.benchmark_supernet``).
+
+    python -m tools.ranking_set --config configs/fashion_mnist_search.yaml \
+        --train_config configs/fashion_mnist_quality_train.yaml --data_path data/fashion_mnist \
+        --target 1.5 --out tools/results/ranking/fmnist_4op.json          # 40 nets x 3 seeds
+    python -m tools.ranking_set --quick                                   # demo data, tiny, for tests
+
+Nets (drawn once, uniformly, by ``search_space.random_arch``; seeded by --gen_seed):
+  * --strata nets stratified over the space's whole table-cost range: the range [cheapest,
+    dearest] cut into equal-width strata, one net drawn uniformly inside each (a stratum without
+    any architecture is skipped and said so);
+  * --window nets uniform inside the target's +-2.5% window (the quality benchmark's window).
+Every net is retrained --seeds times with --train_config (seeds 0..R-1) and evaluated once on
+--test_split with its final weights; its final val top-1 is kept too (use val for anything that
+selects). Retrains are ``tools.benchmark_quality``'s units (same key, same folder layout under
+--save): a ranking set and a quality benchmark with the same recipe share finished retrains.
+The output JSON is rewritten after every finished retrain, and retrains already in it (same
+recipe hash) are put back into the unit cache: a committed, partly built set resumes anywhere.
+
+Reliability: split-half Kendall tau -- for every split of the R seeds into halves (sizes R//2 and
+R - R//2), tau between the nets' mean test top-1 over one half and over the other, averaged over
+the splits -- for the whole set and for the window nets alone. It bounds how well any predictor can
+rank the set: a one-shot tau near the split-half tau is as good as a new set of retrains.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Dict, List, Optional, Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common.cli import main_guard  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.io import atomic_write_json  # noqa: E402
+
+QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "target": 0.75,
+         "strata": 4, "window": 2, "seeds": 2, "out": "runs/ranking-quick/ranking.json",
+         "save": "runs/ranking-quick", "train_opts": ["train_params.epochs=1", "data.steps_per_epoch=4"]}
+FORMAT = 1
+
+
+def split_half_tau(per_seed: Sequence[Sequence[float]]) -> Optional[dict]:
+    """Split-half Kendall tau of nets x seeds accuracies (every net the same seeds): per split of
+    the seeds into two halves, tau of the half means over the nets; their mean, min and max."""
+    from engine.stats import kendall_tau
+    if len(per_seed) < 2:
+        return None
+    r = len(per_seed[0])
+    if r < 2 or any(len(row) != r for row in per_seed):
+        return None
+    taus = []
+    for half in itertools.combinations(range(r), r // 2):
+        if r % 2 == 0 and 0 not in half:  # each even split once
+            continue
+        other = [i for i in range(r) if i not in half]
+        a = [sum(row[i] for i in half) / len(half) for row in per_seed]
+        b = [sum(row[i] for i in other) / len(other) for row in per_seed]
+        t = kendall_tau(a, b)
+        if t is not None:
+            taus.append(t)
+    if not taus:
+        return None
+    return {"mean": sum(taus) / len(taus), "min": min(taus), "max": max(taus), "splits": len(taus)}
+
+
+def draw_nets(space, table, target: float, tolerance: float, strata: int, window: int, gen_seed: int,
+              input_size: int) -> List[dict]:
+    """The set's nets with their cost, params, MACs and depth (see the module doc)."""
+    import torch
+    from engine.derive_run import describe_net
+    from search_space.diagnostics import net_depth
+    from search_space.random_arch import WindowCounts, sample_in_window
+    counts = WindowCounts(space, table)
+    gen = torch.Generator().manual_seed(gen_seed)
+    picked, seen, notes = [], set(), []
+    edges = [counts.cheapest + (counts.dearest - counts.cheapest) * i / strata for i in range(strata + 1)]
+    for k in range(strata):
+        lo, hi = edges[k], edges[k + 1]
+        if counts.count_bounds(lo, hi)[1] < 0.5:
+            notes.append(f"stratum {k} [{lo:.4g}, {hi:.4g}]: no architecture, skipped")
+            continue
+        try:
+            net = sample_in_window(space, table, lo, hi, 1, gen, counts)[0]
+        except InputError as e:
+            notes.append(f"stratum {k} [{lo:.4g}, {hi:.4g}]: {e}")
+            continue
+        picked.append(("stratum", k, net))
+        seen.add(net.to_text())
+    if window:
+        lo, hi = target * (1 - tolerance), target * (1 + tolerance)
+        nets = sample_in_window(space, table, lo, hi, window + len(seen), gen, counts)
+        nets = [n for n in nets if n.to_text() not in seen][:window]
+        picked += [("window", i, n) for i, n in enumerate(nets)]
+    out = []
+    for group, k, net in picked:
+        info = describe_net(net, space, table, input_size)
+        blocks, layers = net_depth(space, net)
+        out.append({"id": f"{group}_{k}", "group": group, "net_config": net.to_text(),
+                    "cost": info["table_cost"], "params_m": info["params_m"], "macs_m": info["macs_m"],
+                    "depth_blocks": blocks, "depth_layers": layers})
+    for n in notes:
+        print(n, flush=True)
+    return out
+
+
+class RankingSet:
+    def __init__(self, args):
+        from tools.benchmark_quality import QualityBenchmark
+        self.a = args
+        unit_args = argparse.Namespace(save=args.save, train_config=args.train_config, train_opts=args.train_opts,
+                                       test_split=args.test_split, no_channels_last=args.no_channels_last,
+                                       threads=args.threads, data_path=args.data_path)
+        self.units = QualityBenchmark(unit_args)  # its retrain units and their cache
+        self.recipe_hash = self.units.recipe_hash
+
+    def nets(self, cfg, space, table) -> List[dict]:
+        path = os.path.join(self.units.save, "ranking_nets.json")
+        key = {"config": os.path.basename(self.a.config), "opts": list(self.a.opts), "target": self.a.target,
+               "strata": self.a.strata, "window": self.a.window, "gen_seed": self.a.gen_seed,
+               "tolerance": self.a.cost_tolerance}
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                cached = json.load(f)
+            if cached.get("key") == key:
+                return cached["nets"]
+        nets = draw_nets(space, table, self.a.target, self.a.cost_tolerance, self.a.strata, self.a.window,
+                         self.a.gen_seed, cfg.data.input_size)
+        atomic_write_json(path, {"key": key, "nets": nets})
+        return nets
+
+    def restore_units(self, previous: Optional[dict]) -> int:
+        """Put retrains of a previous output (same recipe) back into the unit cache; how many."""
+        if not previous or previous.get("recipe_hash") != self.recipe_hash:
+            return 0
+        n = 0
+        for net in previous.get("nets", []):
+            for r in net.get("retrains", []):
+                if self.units.cached(net["net_config"], r["seed"]) is None:
+                    folder = os.path.join(self.units.save, "retrains", self.units.retrain_key(net["net_config"], r["seed"]))
+                    atomic_write_json(os.path.join(folder, "result.json"), dict(r, net_config=net["net_config"],
+                                                                               recipe=self.recipe_hash))
+                    n += 1
+        return n
+
+    def report(self, nets: List[dict], results: Dict[tuple, dict]) -> dict:
+        from engine.stats import kendall_tau, mean
+        seeds = list(range(self.a.seeds))
+        out_nets = []
+        for net in nets:
+            rs = [results[(net["id"], s)] for s in seeds if (net["id"], s) in results]
+            retrains = [{k: r[k] for k in ("seed", "test_top1", "val_top1_final", "time_s")} for r in rs]
+            done = len(retrains) == len(seeds)
+            out_nets.append(dict(net, retrains=retrains,
+                                 test_top1_mean=mean([r["test_top1"] for r in rs]) if done else None,
+                                 val_top1_mean=mean([r["val_top1_final"] for r in rs]) if done else None))
+        complete = [n for n in out_nets if n["test_top1_mean"] is not None]
+
+        def reliability(group):
+            rows = [[r["test_top1"] for r in sorted(n["retrains"], key=lambda r: r["seed"])] for n in group]
+            return {"nets": len(group), "split_half_tau": split_half_tau(rows),
+                    "tau_cost": kendall_tau([n["cost"] for n in group], [n["test_top1_mean"] for n in group])
+                    if len(group) > 1 else None,
+                    "tau_params": kendall_tau([n["params_m"] for n in group], [n["test_top1_mean"] for n in group])
+                    if len(group) > 1 else None}
+        window = [n for n in complete if n["group"] == "window"]
+        return {"format": FORMAT, "config": os.path.basename(self.a.config), "opts": list(self.a.opts),
+                "target": self.a.target, "cost_tolerance": self.a.cost_tolerance, "gen_seed": self.a.gen_seed,
+                "test_split": self.a.test_split, "recipe": self.units.recipe, "recipe_hash": self.recipe_hash,
+                "seeds": seeds, "complete": len(complete), "total": len(out_nets),
+                "reliability": {"all": reliability(complete), "window": reliability(window)},
+                "nets": out_nets}
+
+    def run(self, cfg, space, table) -> dict:
+        out = os.path.abspath(self.a.out)
+        previous = None
+        if os.path.isfile(out):
+            with open(out, encoding="utf-8") as f:
+                previous = json.load(f)
+        restored = self.restore_units(previous)
+        nets = self.nets(cfg, space, table)
+        todo = [(n, s) for n in nets for s in range(self.a.seeds)]
+        print(f"ranking set: {len(nets)} nets x {self.a.seeds} seeds = {len(todo)} retrains "
+              f"({restored} restored from {os.path.relpath(out)}), recipe {self.recipe_hash}, "
+              f"{self.a.jobs} jobs x {self.a.threads} threads", flush=True)
+        results, start = {}, time.monotonic()
+        pool = ThreadPoolExecutor(self.a.jobs)
+        try:
+            pending = {pool.submit(self.units.retrain, n["net_config"], s, f"{n['id']} r{s}"): (n["id"], s)
+                       for n, s in todo}
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    key = pending.pop(fut)
+                    results[key] = fut.result()
+                    report = self.report(nets, results)
+                    atomic_write_json(out, report)
+                    print(f"[{len(results)}/{len(todo)}] {key[0]} r{key[1]}: test top-1 "
+                          f"{results[key]['test_top1']:.2f}% | {(time.monotonic() - start) / 60:.1f} min", flush=True)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        report = self.report(nets, results)
+        atomic_write_json(out, report)
+        return report
+
+
+def describe_reliability(report: dict) -> str:
+    lines = [f"ranking set {report['config']}: {report['complete']}/{report['total']} nets complete, "
+             f"{len(report['seeds'])} seeds, recipe {report['recipe_hash']}"]
+    for name, rel in report["reliability"].items():
+        sh = rel["split_half_tau"]
+        sh_text = (f"split-half tau {sh['mean']:.3f} (min {sh['min']:.3f}, max {sh['max']:.3f}, "
+                   f"{sh['splits']} splits)" if sh else "split-half tau n/a")
+        fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
+        lines.append(f"  {name}: {rel['nets']} nets, {sh_text}; tau of table cost {fmt(rel['tau_cost'])}, "
+                     f"params {fmt(rel['tau_params'])}")
+    return "\n".join(lines)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m tools.ranking_set", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="demo data, 6 nets x 2 seeds of 4 steps (tests)")
+    p.add_argument("--config", help="search config whose space and cost table the nets come from")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="search config overrides")
+    p.add_argument("--train_config", help="retrain recipe")
+    p.add_argument("--train_opts", nargs="*", default=None, metavar="KEY=VALUE", help="retrain recipe overrides")
+    p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
+    p.add_argument("--test_split", default="test", help="held-out split scored (default test)")
+    p.add_argument("--target", type=float, default=None, help="centre of the window nets (table units)")
+    p.add_argument("--cost_tolerance", type=float, default=0.025, help="window half-width, a fraction (0.025)")
+    p.add_argument("--strata", type=int, default=None, help="nets stratified over the whole cost range (20)")
+    p.add_argument("--window", type=int, default=None, help="nets uniform in the target window (20)")
+    p.add_argument("--seeds", type=int, default=None, help="retrain seeds per net (3)")
+    p.add_argument("--gen_seed", type=int, default=0, help="seed of the draws of the nets")
+    p.add_argument("--jobs", type=int, default=2, help="parallel retrains (default 2)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads per retrain (default 1)")
+    p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
+    p.add_argument("--save", default=None, help="unit cache folder (default runs/ranking)")
+    p.add_argument("--out", default=None, help="the ranking set JSON (default tools/results/ranking/<config>.json)")
+    return p
+
+
+def resolve_args(args):
+    q = QUICK if args.quick else {}
+    defaults = {"strata": 20, "window": 20, "seeds": 3, "save": "runs/ranking", "train_opts": []}
+    for k in ("config", "train_config", "target", "strata", "window", "seeds", "save", "out", "train_opts"):
+        if getattr(args, k) is None:
+            setattr(args, k, q.get(k, defaults.get(k)))
+    if not args.config or not args.train_config or args.target is None:
+        raise InputError("give --config, --train_config and --target, or --quick")
+    from configs import find_config
+    for k in ("config", "train_config"):
+        found = find_config(getattr(args, k))
+        if not os.path.isfile(found):
+            raise InputError(f"--{k} {getattr(args, k)}: file not found")
+        setattr(args, k, os.path.abspath(found))
+    for k, lo in (("strata", 0), ("window", 0), ("seeds", 2), ("jobs", 1), ("threads", 1)):
+        if getattr(args, k) < lo:
+            raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")
+    if args.strata + args.window < 2:
+        raise InputError("--strata + --window: at least 2 nets")
+    if not 0 < args.cost_tolerance < 1:
+        raise InputError(f"--cost_tolerance {args.cost_tolerance:g}: must be in (0, 1)")
+    if args.out is None:
+        name = os.path.splitext(os.path.basename(args.config))[0]
+        args.out = os.path.join("tools", "results", "ranking", f"{name}.json")
+    from engine.train_loop import check_split_name
+    check_split_name(args.test_split, "--test_split")
+    return args
+
+
+def load_inputs(args):
+    from configs import load_config
+    from dataset.loader import check_data_root, resolve_data_root
+    from engine.search_cost import check_target, load_cost_for_search
+    from search_space import space_from_config
+    from search_space.search_config import load_search_config
+    cfg = load_search_config(args.config, list(args.opts) + [f"optim.sub_obj.target={args.target:g}"])
+    space = space_from_config(cfg)
+    table = load_cost_for_search(cfg, space)
+    check_target(cfg, space, table)
+    tcfg = load_config(args.train_config, args.train_opts, kind="train")
+    root = resolve_data_root(args.data_path, cfg, announce=True)
+    for split in ("train", "val", args.test_split):
+        check_data_root(root, (split,), tcfg.data.val_data_type)
+    return cfg, space, table
+
+
+@main_guard
+def main(argv=None):
+    args = resolve_args(build_parser().parse_args(argv))
+    cfg, space, table = load_inputs(args)
+    from tools.benchmark_quality import UnitFailed
+    try:
+        report = RankingSet(args).run(cfg, space, table)
+    except UnitFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(describe_reliability(report))
+    print(f"written: {os.path.abspath(args.out)}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
