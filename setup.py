@@ -1,8 +1,9 @@
 from setuptools import find_packages, setup
 
 # Layering, bottom to top (imports point down only): common -> configs -> dataset / models ->
-# search_space -> engine -> run_apis / tools.
-TOP_PACKAGES = ["common", "configs", "dataset", "models", "search_space", "engine", "run_apis", "tools", "latency_tables"]
+# search_space -> latency -> engine -> run_apis / tools.
+TOP_PACKAGES = ["common", "configs", "dataset", "models", "search_space", "latency", "engine", "run_apis", "tools",
+                "latency_tables"]
 
 COMMANDS = {
     "densenas-search": "run_apis.search:main",

@@ -127,7 +127,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                          "end of its rounds (pareto/, pareto.json there); its gates are not softmax alphas to derive from")
     table = load_table(result, table_path)
     if measure_latency:
-        from search_space.latency import table_device
+        from latency.measure import table_device
         table_device(table)
     out = out or os.path.join(run_dir, "derive")
     probs = ArchProbs.from_params(result.betas, result.head_alphas, result.stack_alphas)
@@ -171,7 +171,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                         run_target=sub.target or None, run_target_derive=sub.target_derive if sub.target else None,
                         run_target_tolerance=sub.target_tolerance if sub.target else None, **extra)
             if measure_latency:
-                from search_space.latency import measure_on_table_device
+                from latency.measure import measure_on_table_device
                 info.update(measure_on_table_device(net_config, table, result.space.num_classes))
             target = folder if rank == 1 else os.path.join(folder, "topk", str(rank))
             write_derived(target, net_config, info)

@@ -60,7 +60,7 @@ class SearchRun(SearchOutputs, SearchRounds):
         self.batch_size = per_process_batch(cfg.data.batch_size, self.info)
         self.target = check_target(cfg, self.space, self.cost_table)
         if opts.measure_latency:
-            from search_space.latency import table_device
+            from latency.measure import table_device
             table_device(self.cost_table)  # a FLOPs table or a missing device fails before the run
         self.data_root = resolve_data_root(opts.data_path, cfg, announce=self.info.is_main and not opts.quiet)
         check_data_root(self.data_root, ("search_train",), cfg.data.train_data_type)

@@ -127,7 +127,7 @@ class SearchOutputs:
     def measure_final(self):
         """Time the last derived network on the table's device; log it next to the table estimate."""
         from models import load_net_config
-        from search_space.latency import measure_on_table_device
+        from latency.measure import measure_on_table_device
         info = self.history[-1]["derived"]
         m = measure_on_table_device(load_net_config(self.run_dir), self.cost_table, self.space.num_classes)
         info.update(m)

@@ -81,7 +81,7 @@ class SearchRounds:
         return out, draws, (lo, hi)
 
     def end_round(self, epoch: int) -> dict:
-        from search_space.nse import pareto_front
+        from search_space.methods.nse_parts import pareto_front
         from common.logging_utils import progress
         method = self.method
         r = method.round

@@ -78,8 +78,8 @@ def validate(args, space, device, threads) -> dict:
     from common.logging_utils import progress
     from search_space.cost_table import load_cost_table
     from search_space.derive import lut_cost
-    from search_space.latency import accuracy_report, error_stats, random_architecture, scatter_plot
-    from search_space.latency_fit import measure_networks, spread_stats
+    from latency.measure import accuracy_report, error_stats, random_architecture, scatter_plot
+    from latency.fit import measure_networks, spread_stats
     if not args.lut:
         raise InputError("--validate needs --lut TABLE")
     tables = [load_cost_table(path, space, expect_units="ms") for path in args.lut]
@@ -94,7 +94,7 @@ def validate(args, space, device, threads) -> dict:
     rng = random.Random(args.seed)
     archs = [random_architecture(space, rng) for _ in range(args.validate)]
     if args.multi_branch > 1:
-        from search_space.latency_stats import add_branches
+        from latency.stats import add_branches
         archs = [add_branches(space, a, rng, args.multi_branch) for a in archs]
         report_extra = {"multi_branch": args.multi_branch}
     else:
@@ -102,7 +102,7 @@ def validate(args, space, device, threads) -> dict:
     shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
     report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
     if device.type == "cpu" and args.timing == "profile":
-        from search_space.network_timing import profile_networks
+        from latency.network_timing import profile_networks
         if args.processes < 1:
             raise InputError(f"--processes must be >= 1, got {args.processes}")
         runs = profile_networks(archs, input_size, space.num_classes, batch, threads, args.processes, shown)
@@ -164,7 +164,7 @@ def main(argv=None):
     from common.errors import InputError
     from common.logging_utils import progress
     from search_space.cost_table import convert_legacy
-    from search_space.latency import measure_table
+    from latency.measure import measure_table
     from search_space.topology import space_from_config
 
     args = build_parser().parse_args(argv)
@@ -198,8 +198,8 @@ def main(argv=None):
         table.meta["method"] = "isolated ops (smallest of per-pass medians)"
     else:
         import time
-        from search_space.latency import table_meta
-        from search_space.latency_fit import build_table
+        from latency.measure import table_meta
+        from latency.fit import build_table
         t0 = time.monotonic()
         table = build_table(space, input_size, batch, device,
                             table_meta(device, batch, input_size, threads if device.type == "cpu" else 0),

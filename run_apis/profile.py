@@ -42,7 +42,7 @@ def profile(args) -> dict:
     if args.lut:
         if not args.config:
             raise InputError("--lut needs --config (the search space the table belongs to)")
-        from search_space.latency import estimate_net_latency
+        from latency.measure import estimate_net_latency
         result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts, input_size=size))
     if args.measure:
         import torch

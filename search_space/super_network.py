@@ -7,6 +7,7 @@ p_b = softmax(betas[b] / softmax_temp). Before each forward, :meth:`SuperNetwork
 """
 from __future__ import annotations
 
+import itertools
 from typing import List, Optional
 
 import torch
@@ -128,6 +129,9 @@ class SuperNetwork(nn.Module):
                            for k in range(space.final + 1)]
         self._plan = None
         self.generator = torch.Generator().manual_seed(seed)
+        # First plan row of each block's heads / stack layers (the single-path forward).
+        self._row_starts = tuple([0] + list(itertools.accumulate(len(getattr(b, kind)) for b in self.blocks))
+                                 for kind in ("head", "stack"))
 
     # -- parameters ---------------------------------------------------------------------------
     def arch_parameters(self) -> List[nn.Parameter]:
@@ -175,16 +179,13 @@ class SuperNetwork(nn.Module):
                       "head_w": head_weights, "stack_w": stack_weights, "route_path": None}
 
     def restrict_to_path(self, path: List[int]) -> None:
-        """Run only the routing blocks and routes of ``path`` (block indices from 0 to the final
-        block, a route of the space at every step) in the next forwards of the current plan: each
-        block's input is its one route's head op times that route's probability, and the output is
-        the final branch of the path's last block times its weight -- what
-        :func:`search_space.subnet.extract_subnet` computes for a net on this path."""
-        if self._plan is None or self._plan["combination"]:
-            raise RuntimeError("restrict_to_path needs a plan of set_plan() first")
-        space = self.space
-        if path[0] != 0 or path[-1] != space.final or any(b not in space.out_routes[a] for a, b in zip(path, path[1:])):
-            raise ValueError(f"not a path of the space: {path}")
+        """Next forwards of the current plan run only the blocks and routes of ``path`` (blocks 0 ..
+        final): each block's input is its route's head op times the route probability, the output
+        the final branch of the last block times its weight (what ``extract_subnet`` computes)."""
+        ok = path[0] == 0 and path[-1] == self.space.final and all(b in self.space.out_routes[a] for a, b in
+                                                                   zip(path, path[1:]))
+        if self._plan is None or self._plan["combination"] or not ok:
+            raise ValueError(f"restrict_to_path: needs a set_plan() plan and a path of the space, got {path}")
         self._plan["route_path"] = list(path)
 
     def mixed_ops(self) -> List[MixedOp]:
@@ -271,25 +272,14 @@ class SuperNetwork(nn.Module):
 
     def _forward_path(self, x, plan, head_w, stack_w, route_w):
         """Only the blocks and routes of ``plan["route_path"]`` (see :meth:`restrict_to_path`)."""
-        if not hasattr(self, "_row_starts"):
-            h = [0]
-            s = [0]
-            for block in self.blocks:
-                h.append(h[-1] + len(block.head))
-                s.append(s[-1] + len(block.stack))
-            self._row_starts = (h, s)
-        h_start, s_start = self._row_starts
-        path = plan["route_path"]
-        y = self.input_block(x)
+        (h_start, s_start), path, y = self._row_starts, plan["route_path"], self.input_block(x)
         for src, k in zip(path[:-2], path[1:-1]):
-            block = self.blocks[k - 1]
-            r = block.sources.index(src)
-            h_row = h_start[k - 1] + r
-            y = route_w[src][self._route_pos[k][r]] * block.head[r](
-                y, plan["head_list"][h_row], None if head_w is None else head_w[h_row])
-            for layer, mixed in enumerate(block.stack):
-                s_row = s_start[k - 1] + layer
-                y = mixed(y, plan["stack_list"][s_row], None if stack_w is None else stack_w[s_row])
+            block, r = self.blocks[k - 1], self.blocks[k - 1].sources.index(src)
+            h = h_start[k - 1] + r
+            w = None if head_w is None else head_w[h]
+            y = route_w[src][self._route_pos[k][r]] * block.head[r](y, plan["head_list"][h], w)
+            for s, mixed in enumerate(block.stack, start=s_start[k - 1]):
+                y = mixed(y, plan["stack_list"][s], None if stack_w is None else stack_w[s])
         final, last = self.space.final, path[-2]
         probs = torch.stack([route_w[src][self._route_pos[final][r]]
                              for r, src in enumerate(self.space.in_routes[final])])

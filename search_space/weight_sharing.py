@@ -19,7 +19,8 @@
   mixed op on it, and only that path runs (SPOS, Guo et al. 2020, in a routed space): the blocks
   and routes off the path are skipped, so every step trains exactly a network the derive can emit
   (each head op scaled by its route probability, as ``search_space.subnet`` extracts it). The
-  paper's weight step runs every route of the dense space, summed.
+  paper's weight step runs every route of the dense space, summed. ``route_hold_steps``: a new
+  route path every N steps (ops are still drawn every step; N above the budget = one fixed route);
 
 ``warmup_steps`` (any strategy): the first N weight steps of the run train the continuous super
 network instead -- every op of every mixed op, weighted by softmax(alpha) as an all-ops arch step
@@ -47,7 +48,7 @@ def check_config(ws) -> None:
     if ws.strategy not in STRATEGIES:
         raise ConfigError(f"config key '{key}.strategy': unknown strategy {ws.strategy!r} "
                           f"(known: {', '.join(STRATEGIES)})")
-    for name, lo in (("warmup_steps", 0), ("hold_steps", 1), ("sandwich_random", 0)):
+    for name, lo in (("warmup_steps", 0), ("hold_steps", 1), ("sandwich_random", 0), ("route_hold_steps", 1)):
         if ws[name] < lo:
             raise ConfigError(f"config key '{key}.{name}': must be at least {lo}, got {ws[name]}")
 

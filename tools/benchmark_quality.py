@@ -40,6 +40,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import List, Optional
@@ -95,6 +96,7 @@ class QualityBenchmark:
                        "data": args.data_path or "demo"}
         self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:12]
         self.done_units = self.total_units = 0
+        self._units_lock, self._unit_locks = threading.Lock(), {}
         self.start = time.monotonic()
 
     # -- units --------------------------------------------------------------------------------
@@ -138,6 +140,15 @@ class QualityBenchmark:
         return None
 
     def retrain(self, net_text: str, seed: int, label: str) -> dict:
+        """One retrain unit (cached). Two units of the same net and seed (e.g. a params pick that is
+        also a random net) run one after the other: the second finds the first's result."""
+        key = self.retrain_key(net_text, seed)
+        with self._units_lock:
+            lock = self._unit_locks.setdefault(key, threading.Lock())
+        with lock:
+            return self._retrain(net_text, seed, label)
+
+    def _retrain(self, net_text: str, seed: int, label: str) -> dict:
         hit = self.cached(net_text, seed)
         if hit is not None:
             return hit

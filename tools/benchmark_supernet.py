@@ -23,7 +23,8 @@ included), supernet.md and supernet.png from every finished strategy in --save.
 
 Strategies: uniform (the paper: a new uniform op per mixed op every step), fair (FairNAS),
 sandwich (BigNAS, in-place distillation), hold (one uniform path per 25 steps), single_path (one
-route path and its ops per step, nothing else runs: SPOS in the routed space), warmup (the
+route path and its ops per step, nothing else runs: SPOS in the routed space), fixed_route (single_path
+with one route path for the whole run: ops still drawn every step), warmup (the
 continuous super network for the first quarter of the steps, then uniform), fixed (one uniform path
 for the whole run: the single-path reference, not a weight-sharing strategy).
 """
@@ -50,6 +51,7 @@ STRATEGIES = {"uniform": lambda steps: [],
               "hold": lambda steps: [WS + "strategy=hold", WS + "hold_steps=25"],
               "warmup": lambda steps: [WS + f"warmup_steps={max(1, steps // 4)}"],
               "single_path": lambda steps: [WS + "strategy=single_path"],
+              "fixed_route": lambda steps: [WS + "strategy=single_path", WS + f"route_hold_steps={steps + 1}"],
               "fixed": lambda steps: [WS + "strategy=hold", WS + f"hold_steps={steps + 1}"]}
 QUICK = {"config": "configs/demo_search.yaml", "ranking": "runs/ranking-quick/ranking.json", "steps": 12,
          "eval_every": 6, "probe": 2, "recal_batches": 2, "eval_images": 64, "save": "runs/supernet-quick",
@@ -182,7 +184,8 @@ def score_strategy(name, trained, args, root, nets, log) -> dict:
     folder = os.path.join(args.save, f"{name}_{args.steps}")
     cfg, _ = strategy_cfg(name, args)
     scorer, rankings = None, []
-    for snap in trained["snapshots"]:
+    snaps = trained["snapshots"][-1:] if args.final_only else trained["snapshots"]
+    for snap in snaps:
         path = os.path.join(folder, f"scores_{snap['step']}.json")
         cache = {}
         if os.path.isfile(path):
@@ -284,6 +287,7 @@ def build_parser():
     p.add_argument("--proxy_batch", type=int, default=None, help="images of the NASWOT batch (64)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--save", default=None, help="output folder (default runs/supernet)")
+    p.add_argument("--final_only", action="store_true", help="score the ranking set on the last snapshot only")
     p.add_argument("--train_only", action="store_true",
                    help="train the strategies (snapshots at the ranking points) and stop: score later, e.g. "
                         "once the ranking set is complete")

@@ -36,7 +36,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     from models import build_model, count_macs, count_params, load_net_config
     from models.net_config import blocks_summary
     from search_space import load_cost_table, lut_cost, space_from_config
-    from search_space.latency import apply_calibration, measure_table, scatter_plot, validate_table
+    from latency.measure import apply_calibration, measure_table, scatter_plot, validate_table
     from common.timing import time_module_robust
 
     t_start = time.time()

@@ -76,7 +76,9 @@ class SearchMethod:
             if type(self).set_weight_path is not SearchMethod.set_weight_path:
                 raise ConfigError(f"search_params.weight_sharing.strategy single_path: not for method {self.name}")
             self.set_weight_path(uniform_path(choices, g))
-            self.net.restrict_to_path(route_path(self.net.space, g))
+            held = step // keys.route_hold_steps  # a route path per window of route_hold_steps (pure: resumable)
+            self.net.restrict_to_path(route_path(self.net.space, torch.Generator().manual_seed(
+                int(self.cfg.train_params.seed) * 1_000_003 + 7 + held)))
             logits = self.forward(x)
             return StepOutput(self.ce(logits, y), logits)
         if keys.strategy == "hold":

@@ -7,8 +7,8 @@ space: the layers' ops are searched NSE's way, the routes stay DenseNAS's.
 * **weight steps** ("balanced"): each op of the layer's current subset is on with probability
   0.5, ignoring the gates (redrawn until one is on, except in residual positions);
 * **arch steps**: two distinct combinations per layer from the gates' joint distribution
-  (search_space.nse.two_combinations); output = the selected one's, gradient to the gates through
-  both (search_space.nse.pair_gates; the other runs without grad); routes softmax(beta /
+  (search_space.methods.nse_parts.two_combinations); output = the selected one's, gradient to the gates through
+  both (search_space.methods.nse_parts.pair_gates; the other runs without grad); routes softmax(beta /
   softmax_temp) as DenseNAS; cost term (``optim.sub_obj``) of the chained cost under the same
   weights; Adam with ``search_params.nse.adam_betas`` (0, 0.999);
 * **evolution rounds**: each layer searches a random subset of ``subset_size`` ops of its pool
@@ -29,7 +29,7 @@ import torch
 from common.errors import ConfigError
 from search_space.methods.base import SearchMethod, StepOutput
 from search_space.methods.densenas import cost_term
-from search_space.nse import (balanced_combination, bernoulli_combination, gate_probs, log_prob_rows, pair_gates,
+from search_space.methods.nse_parts import (balanced_combination, bernoulli_combination, gate_probs, log_prob_rows, pair_gates,
                               refill, two_combinations)
 from search_space.super_network import _rows
 

@@ -8,7 +8,7 @@ import torch
 
 from common.errors import NetConfigError
 from search_space import build_super_network, flops_table, lut_cost, map_to_space, space_from_config
-from search_space.latency_stats import random_architecture
+from latency.stats import random_architecture
 
 
 def _with_head(nc, block, op):
@@ -58,7 +58,7 @@ def test_one_shot_subnet_takes_each_branch_from_its_candidate(tiny_cfg):
 
 def test_random_multi_branch_nets_for_table_checks(tiny_cfg):
     from models.net_config import parse_text
-    from search_space.latency_stats import add_branches
+    from latency.stats import add_branches
     space = space_from_config(tiny_cfg)
     table = flops_table(space, 32)
     rng = random.Random(0)

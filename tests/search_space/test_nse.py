@@ -1,5 +1,5 @@
 """NSE on the routing space: gates, balanced sampling, the two-combination estimator, dropping,
-Pareto selection and refilling (search_space.nse, search_space.methods.nse) on a tiny space."""
+Pareto selection and refilling (search_space.methods.nse_parts, search_space.methods.nse) on a tiny space."""
 import itertools
 import os
 
@@ -10,7 +10,7 @@ from common.errors import ConfigError
 from models.operations import MultiBranch, OPS
 from search_space import build_super_network, flops_table, space_from_config
 from search_space.methods import build_method
-from search_space.nse import (balanced_combination, combination_prob, gate_probs, log_prob_rows, pair_gates,
+from search_space.methods.nse_parts import (balanced_combination, combination_prob, gate_probs, log_prob_rows, pair_gates,
                               pareto_front, refill, two_combinations)
 from search_space.search_config import load_search_config
 from tests.conftest import ROOT, TINY_OPTS

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from search_space import flops_table, lut_cost, space_from_config
-from search_space.latency import error_stats, kendall_tau
-from search_space.latency_fit import (architecture_through, build_table, fit_entries, fold_linear, in_context_table,
+from latency.measure import error_stats, kendall_tau
+from latency.fit import (architecture_through, build_table, fit_entries, fold_linear, in_context_table,
                                       measure_in_context, per_signature, random_architecture, signature_counts,
                                       spread_stats)
 from search_space.derive import map_to_space
@@ -87,7 +87,7 @@ def test_in_context_table_and_folded_fit(tiny_cfg, tmp_path):
 
 
 def test_fresh_process_times_the_networks_it_is_given(tiny_cfg):
-    from search_space.network_timing import measure_network_list, time_in_fresh_process
+    from latency.network_timing import measure_network_list, time_in_fresh_process
     space = space_from_config(tiny_cfg)
     nets = [random_architecture(space, random.Random(s)) for s in range(3)]
     fresh = time_in_fresh_process(nets, 32, 1, 1, space.num_classes, passes=1)
@@ -127,7 +127,7 @@ def test_flops_table_is_exact_in_context_of_counts(tiny_cfg):
 def test_a_fit_that_would_give_negative_entries_goes_through_the_origin(tiny_cfg, monkeypatch):
     """A noisy fit (measured falling as predicted rises: negative slope) must not write negative
     entries (no table may hold them): the build fits through the origin instead and says so."""
-    import search_space.latency_fit as lf
+    import latency.fit as lf
     space = space_from_config(tiny_cfg)
 
     def fake_timings(space, nets, *args, **kwargs):

@@ -10,7 +10,7 @@ import torch
 from common.errors import CostTableError
 from search_space import load_cost_table, space_from_config
 from search_space.cost_table import convert_legacy, flops_table
-from search_space.latency import kendall_tau, measure_table, validate_table
+from latency.measure import kendall_tau, measure_table, validate_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FAST = {"warmup": 1, "min_repeats": 3, "max_repeats": 6, "max_seconds": 0.2}
@@ -94,7 +94,7 @@ def test_validation_report_on_tiny_space(tiny_cfg, tmp_path):
     for k in ("mape_pct", "max_err_pct", "within_10pct", "kendall_tau"):
         assert k in report["raw"]
     assert len(report["pred_ms"]) == 6 and all(m > 0 for m in report["measured_ms"])
-    from search_space.latency import scatter_plot
+    from latency.measure import scatter_plot
     scatter_plot(report, str(tmp_path / "p.png"))
     assert (tmp_path / "p.png").stat().st_size > 1000
 
