@@ -263,10 +263,8 @@ def plot(rep: dict, path: str) -> None:
     a.legend(fontsize=8)
     b.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from search_space.plot import _save  # temp file + rename, closes the figure
+    _save(fig, path)
 
 
 def build_parser():
