@@ -102,3 +102,26 @@ def percentile_among(value: float, others: Sequence[float]) -> float:
         return float("nan")
     below = sum(o < value for o in others) + 0.5 * sum(o == value for o in others)
     return 100.0 * below / len(others)
+
+
+def seed_variance_components(per_seed: Sequence[Sequence[float]]) -> Optional[Tuple[float, float]]:
+    """One-way random-effects ANOVA of a nets x seeds table (every net the same number of seeds):
+    (between-net variance of the true means, within-net seed variance); the first is clipped at 0."""
+    n = len(per_seed)
+    if n < 2 or any(len(row) != len(per_seed[0]) for row in per_seed) or len(per_seed[0]) < 2:
+        return None
+    r = len(per_seed[0])
+    means = [sum(row) / r for row in per_seed]
+    grand = sum(means) / n
+    ms_between = r * sum((m - grand) ** 2 for m in means) / (n - 1)
+    ms_within = sum((x - m) ** 2 for row, m in zip(per_seed, means) for x in row) / (n * (r - 1))
+    return max(0.0, (ms_between - ms_within) / r), ms_within
+
+
+def projected_tau(var_net: float, var_seed: float, seeds_a: float, seeds_b: float) -> float:
+    """Kendall tau expected between two independent means of ``seeds_a`` and ``seeds_b`` seeds of
+    the same nets, for normal true means and noise (Greiner's relation tau = 2/pi asin(rho))."""
+    if var_net <= 0:
+        return 0.0
+    rho = var_net / math.sqrt((var_net + var_seed / seeds_a) * (var_net + var_seed / seeds_b))
+    return 2 / math.pi * math.asin(min(1.0, rho))

@@ -22,9 +22,11 @@ Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist
    bootstrap 95% CI, exact one-sided Wilcoxon signed-rank p, the searched nets' percentile among
    their random nets, best-of-N random (picked by final val accuracy, as random search would);
    collapse diagnostics of every search (history.json);
-7. optional control (--params_pick P): per seed, the net with the most parameters among P uniform
-   nets in the same window, retrained R times; its gap to the random nets, and searched - pick,
-   say how much of a search's gain a parameter count alone would have found.
+7. optional control groups (tools.quality_controls), retrained R times like every net, each
+   reported as its gap to the random nets and the searched nets' gap to it: --params_pick P (the
+   most-parameter net among P random nets of the window), --uniform (the hand-designed uniform nets
+   of the window), --multi_branch_random N (random nets over the multi-branch architectures nse
+   emits). Added to a finished benchmark, only their own nets are retrained.
 
 Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
 continues where it stopped when run again with the same arguments. Units run as --jobs parallel
@@ -56,13 +58,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
          "retrain_seeds": 2, "noise_seeds": 3, "target": 0.75, "save": "runs/quality-quick",
          "train_opts": ["train_params.epochs=3", "data.steps_per_epoch=15"]}
-
-
-def most_params(nets: List[dict]) -> dict:
-    """The entry with the largest ``params_m`` (the first of equals)."""
-    if not nets:
-        raise InputError("params pick: no nets to pick from")
-    return max(nets, key=lambda n: n["params_m"])
 
 
 class UnitFailed(RuntimeError):
@@ -177,55 +172,26 @@ class QualityBenchmark:
         atomic_write_json(os.path.join(folder, "result.json"), out)
         return out
 
-    def _window_sample(self, run_dir: str, n: int, gen_seed: int, at_most_window: bool = False) -> List[dict]:
-        """``n`` nets drawn uniformly at the searched net's table cost +-tolerance (the searched net
-        excluded), with cost, params, MACs. ``at_most_window``: fewer when the window holds fewer."""
-        import torch
-        from engine.derive_run import describe_net, load_search_result, load_table
-        from models import load_net_config
-        from search_space.random_arch import WindowCounts, sample_in_window
-        result = load_search_result(run_dir)
-        table = load_table(result, None)
-        searched = load_net_config(run_dir)
-        cost = describe_net(searched, result.space, table, result.cfg.data.input_size)["table_cost"]
-        lo, hi = cost * (1 - self.a.cost_tolerance), cost * (1 + self.a.cost_tolerance)
-        counts = WindowCounts(result.space, table)
-        if at_most_window:
-            n = max(1, min(n, int(counts.count_bounds(lo, hi)[0]) - 1))
-        nets = sample_in_window(result.space, table, lo, hi, n + 1, torch.Generator().manual_seed(gen_seed), counts)
-        nets = [x for x in nets if x.to_text() != searched.to_text()][:n]
-        out = []
-        for x in nets:
-            info = describe_net(x, result.space, table, result.cfg.data.input_size)
-            out.append({"net_config": x.to_text(), "cost": info["table_cost"], "params_m": info["params_m"],
-                        "macs_m": info["macs_m"]})
-        return out
-
     def random_nets(self, seed: int, run_dir: str) -> List[dict]:
-        """N random architectures at the searched net's cost +-tolerance (cached per seed)."""
+        """N random architectures at the searched net's cost +-tolerance (cached per seed; drawn
+        again when N or the tolerance changed: seed_<s>.args.json, absent in older folders)."""
         path = os.path.join(self.save, "random", f"seed_{seed}.json")
+        asked = {"n": self.a.random, "tolerance": self.a.cost_tolerance}
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
-                return json.load(f)
-        out = self._window_sample(run_dir, self.a.random, 1000 + seed)
+                out = json.load(f)
+            meta = path[:-5] + ".args.json"
+            drawn = dict(asked, n=len(out))
+            if os.path.isfile(meta):
+                with open(meta, encoding="utf-8") as f:
+                    drawn = json.load(f)
+            if drawn == asked:
+                return out
+        from tools.quality_controls import window_sample
+        out = window_sample(run_dir, self.a.cost_tolerance, self.a.random, 1000 + seed)
         atomic_write_json(path, out)
+        atomic_write_json(path[:-5] + ".args.json", asked)
         return out
-
-    def params_pick(self, seed: int, run_dir: str) -> dict:
-        """Control: the net with the most parameters among --params_pick uniform nets in the same
-        window (all of them when it holds fewer; a search that only looks at parameter count);
-        cached per seed."""
-        path = os.path.join(self.save, "controls", f"params_pick_seed_{seed}.json")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                rec = json.load(f)
-            if rec.get("pool") == self.a.params_pick:
-                return rec
-        pool = self._window_sample(run_dir, self.a.params_pick, 2000 + seed, at_most_window=True)
-        rec = dict(most_params(pool), pool=self.a.params_pick, pool_drawn=len(pool),
-                   pool_params_m=[min(x["params_m"] for x in pool), max(x["params_m"] for x in pool)])
-        atomic_write_json(path, rec)
-        return rec
 
     # -- schedule -----------------------------------------------------------------------------
     def _report(self, what: str):
@@ -235,12 +201,13 @@ class QualityBenchmark:
 
     def run(self) -> dict:
         """Run (or resume) every unit; returns the raw results per search seed."""
+        from tools.quality_controls import choose_controls
         seeds = list(range(1, self.a.seeds + 1))
         per_net = self.a.retrain_seeds
-        extra = 1 if self.a.params_pick else 0
-        self.total_units = (len(seeds) * (1 + (1 + self.a.random + extra) * per_net)
+        # control groups' sizes are known once their search has finished: counted then
+        self.total_units = (len(seeds) * (1 + (1 + self.a.random + (1 if self.a.params_pick else 0)) * per_net)
                             + max(0, self.a.noise_seeds - per_net))
-        searches, randoms, retrains, picks = {}, {}, {}, {}
+        searches, randoms, retrains, controls = {}, {}, {}, {}
         pool = ThreadPoolExecutor(self.a.jobs)
         pending = {}
 
@@ -250,9 +217,9 @@ class QualityBenchmark:
             with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
                 searched = f.read()
             nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
-            if self.a.params_pick:
-                picks[seed] = self.params_pick(seed, run_dir)
-                nets.append(("params pick", picks[seed]["net_config"]))
+            controls[seed], extra = choose_controls(self.a, self.save, seed, run_dir)
+            self.total_units += (len(extra) - (1 if self.a.params_pick else 0)) * per_net
+            nets += extra
             seeds_of = {0: range(max(per_net, self.a.noise_seeds))} if seed == seeds[0] else {}
             for i, (label, text) in enumerate(nets):
                 for r in seeds_of.get(i, range(per_net)):
@@ -277,7 +244,7 @@ class QualityBenchmark:
                                      f"({value['time_s']:.0f} s)")
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        return {"searches": searches, "randoms": randoms, "retrains": retrains, "params_picks": picks}
+        return {"searches": searches, "randoms": randoms, "retrains": retrains, "controls": controls}
 
 
 def build_parser():
@@ -304,6 +271,12 @@ def build_parser():
     p.add_argument("--params_pick", type=int, default=0, metavar="P",
                    help="control: also retrain, per seed, the most-parameter net among P uniform nets in the "
                         "window (0 = off; e.g. 200)")
+    p.add_argument("--uniform", action="store_true",
+                   help="control: also retrain the hand-designed uniform nets (one op everywhere) of each window")
+    p.add_argument("--multi_branch_random", type=int, default=0, metavar="N",
+                   help="control: also retrain N random multi-branch nets per window (what nse emits; 0 = off)")
+    p.add_argument("--max_branches", type=int, default=0, metavar="M",
+                   help="ops per multi-branch layer at most (default: the config's search_params.nse.subset_size)")
     p.add_argument("--recal_batches", type=int, default=10, help="one-shot ranking: BN recalibration batches")
     p.add_argument("--eval_images", type=int, default=2000, help="one-shot ranking: held-out images evaluated")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
@@ -315,27 +288,18 @@ def build_parser():
 
 def resolve_args(args):
     """Fill --quick / defaults and check every number before anything runs."""
-    q = QUICK if args.quick else {}
-    defaults = {"seeds": 5, "random": 5, "retrain_seeds": 2, "noise_seeds": 5, "save": "runs/quality",
-                "target": 0.0, "train_opts": []}
-    for k in ("config", "train_config", "seeds", "random", "retrain_seeds", "noise_seeds", "save", "target",
-              "train_opts"):
-        if getattr(args, k) is None:
-            setattr(args, k, q.get(k, defaults.get(k)))
+    from tools.cli_args import check_fraction, check_minimums, fill_defaults, resolve_configs
+    fill_defaults(args, ("config", "train_config", "seeds", "random", "retrain_seeds", "noise_seeds", "save", "target",
+                         "train_opts"), QUICK,
+                  {"seeds": 5, "random": 5, "retrain_seeds": 2, "noise_seeds": 5, "save": "runs/quality",
+                   "target": 0.0, "train_opts": []})
     if not args.config or not args.train_config:
         raise InputError("give --config (search) and --train_config (retrain recipe), or --quick")
-    from configs import find_config
-    for k in ("config", "train_config"):
-        found = find_config(getattr(args, k))
-        if not os.path.isfile(found):
-            raise InputError(f"--{k} {getattr(args, k)}: file not found")
-        setattr(args, k, os.path.abspath(found))
-    for k, lo in (("seeds", 1), ("random", 1), ("retrain_seeds", 1), ("noise_seeds", 0), ("params_pick", 0), ("jobs", 1),
-                  ("threads", 1), ("recal_batches", 1), ("eval_images", 1)):
-        if getattr(args, k) < lo:
-            raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")
-    if not 0 < args.cost_tolerance < 1:
-        raise InputError(f"--cost_tolerance {args.cost_tolerance:g}: must be in (0, 1)")
+    resolve_configs(args, ("config", "train_config"))
+    check_minimums(args, (("seeds", 1), ("random", 1), ("retrain_seeds", 1), ("noise_seeds", 0), ("params_pick", 0),
+                          ("multi_branch_random", 0), ("max_branches", 0), ("jobs", 1), ("threads", 1),
+                          ("recal_batches", 1), ("eval_images", 1)))
+    check_fraction(args)
     if args.seeds > 24:
         raise InputError(f"--seeds {args.seeds}: the exact Wilcoxon test enumerates at most 24 seeds")
     from engine.train_loop import check_split_name

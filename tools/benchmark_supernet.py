@@ -88,7 +88,8 @@ def load_ranking(path: str):
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        nets = [n for n in data["nets"] if n.get("test_top1_mean") is not None]
+        nets = [n for n in data["nets"] if n.get("test_top1_mean") is not None
+                and n.get("group", "window") in ("stratum", "window")]  # not the --uniform nets
     except (ValueError, KeyError, TypeError):
         raise InputError(f"--ranking {path}: not a ranking set of tools.ranking_set") from None
     if len(nets) < 3:
@@ -293,24 +294,16 @@ def build_parser():
 
 
 def resolve_args(args):
-    q = QUICK if args.quick else {}
-    defaults = {"steps": 600, "eval_every": 100, "probe": 4, "recal_batches": 10, "eval_images": 2000,
-                "save": "runs/supernet", "strategies": ["uniform"], "proxy_batch": 64}
-    for k in ("config", "ranking", "steps", "eval_every", "probe", "recal_batches", "eval_images", "save",
-              "strategies", "proxy_batch"):
-        if getattr(args, k) is None:
-            setattr(args, k, q.get(k, defaults.get(k)))
+    from tools.cli_args import check_minimums, fill_defaults, resolve_configs
+    fill_defaults(args, ("config", "ranking", "steps", "eval_every", "probe", "recal_batches", "eval_images", "save",
+                         "strategies", "proxy_batch"), QUICK,
+                  {"steps": 600, "eval_every": 100, "probe": 4, "recal_batches": 10, "eval_images": 2000,
+                   "save": "runs/supernet", "strategies": ["uniform"], "proxy_batch": 64})
     if not args.config or not (args.ranking or args.train_only):
         raise InputError("give --config and --ranking, or --quick")
-    from configs import find_config
-    found = find_config(args.config)
-    if not os.path.isfile(found):
-        raise InputError(f"--config {args.config}: file not found")
-    args.config = os.path.abspath(found)
-    for k, lo in (("steps", 1), ("eval_every", 1), ("rank_every", 0), ("probe", 0), ("recal_batches", 1),
-                  ("eval_images", 1), ("threads", 1), ("proxy_batch", 2)):
-        if getattr(args, k) < lo:
-            raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")
+    resolve_configs(args, ("config",))
+    check_minimums(args, (("steps", 1), ("eval_every", 1), ("rank_every", 0), ("probe", 0), ("recal_batches", 1),
+                          ("eval_images", 1), ("threads", 1), ("proxy_batch", 2)))
     args.save = os.path.abspath(args.save)
     return args
 

@@ -95,11 +95,23 @@ def build_report(bench, raw: dict) -> dict:
         best = max(entry["random"], key=lambda r: mean(r["val_final"]))  # random search picks on val, not test
         entry.update(mean_acc=s_mean, random_mean=mean(r_means), gap=s_mean - mean(r_means),
                      percentile=percentile_among(s_mean, r_means), best_of_n_random=mean(best["acc"]))
-        pick = (raw.get("params_picks") or {}).get(seed)
+        groups = (raw.get("controls") or {}).get(seed) or {}
+
+        def scored(net):
+            acc = accs(net["net_config"])
+            return dict(net, acc=acc, val_final=accs(net["net_config"], "val_top1_final"), mean_acc=mean(acc),
+                        gap=mean(acc) - mean(r_means), depth=depth(net["net_config"]))
+        pick = groups.get("params_pick")
         if pick is not None:
-            p_acc = accs(pick["net_config"])
-            entry["params_pick"] = dict(pick, acc=p_acc, mean_acc=mean(p_acc), gap=mean(p_acc) - mean(r_means),
-                                        percentile=percentile_among(mean(p_acc), r_means), depth=depth(pick["net_config"]))
+            entry["params_pick"] = dict(scored(pick), percentile=percentile_among(mean(accs(pick["net_config"])), r_means))
+        for name in ("uniform", "multi_branch"):
+            if name in groups:
+                nets = [scored(n) for n in groups[name]["nets"]]
+                entry[name] = dict(groups[name], nets=nets)
+                if nets:
+                    best = max(nets, key=lambda n: mean(n["val_final"]))  # a designer picks on val too
+                    m = mean([n["mean_acc"] for n in nets])
+                    entry[name].update(mean_acc=m, gap=m - mean(r_means), best_by_val=best["mean_acc"])
         searches.append(entry)
     gaps = [s["gap"] for s in searches]
     w, p = wilcoxon_signed_rank(gaps)
@@ -112,6 +124,7 @@ def build_report(bench, raw: dict) -> dict:
             "gap_ci95": list(bootstrap_ci(pick_gaps)), "wilcoxon_p": wilcoxon_signed_rank(pick_gaps)[1],
             "searched_minus_pick": mean(over_pick), "searched_minus_pick_ci95": list(bootstrap_ci(over_pick)),
             "searched_over_pick_wilcoxon_p": wilcoxon_signed_rank(over_pick)[1]}
+    controls.update(_group_controls(searches))
     nets = [r for s in searches for r in s["random"]]
     retrained = [mean(r["acc"]) for r in nets]
     first = searches[0]
@@ -132,9 +145,63 @@ def build_report(bench, raw: dict) -> dict:
                      "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
                      "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
                      "recal_batches": a.recal_batches, "eval_images": a.eval_images,
-                     "params_pick": getattr(a, "params_pick", 0)},
+                     "params_pick": getattr(a, "params_pick", 0),
+                     "uniform": bool(getattr(a, "uniform", False)),
+                     "multi_branch_random": getattr(a, "multi_branch_random", 0)},
     }
     return report
+
+
+def _paired(diffs) -> dict:
+    """Mean, bootstrap 95% CI and one-sided Wilcoxon p of per-seed differences."""
+    return {"mean": mean(diffs), "ci95": list(bootstrap_ci(diffs)), "wilcoxon_p": wilcoxon_signed_rank(diffs)[1],
+            "per_seed": list(diffs)}
+
+
+def _group_controls(searches) -> dict:
+    """Over seeds, per control group of several nets (uniform, multi-branch random): searched −
+    group mean, searched − the group's best net by val, group mean − random; the seeds whose window
+    held none of the group's nets (uniform: with the nearest costs)."""
+    out = {}
+    for name in ("uniform", "multi_branch"):
+        asked = [s for s in searches if name in s]
+        if not asked:
+            continue
+        have = [s for s in asked if s[name]["nets"]]
+        rec = {"seeds": [s["seed"] for s in have],
+               "seeds_without": [{"seed": s["seed"], "nearest_below": s[name].get("nearest_below"),
+                                  "nearest_above": s[name].get("nearest_above")} for s in asked if not s[name]["nets"]]}
+        if have:
+            rec.update(searched_minus_group=_paired([s["mean_acc"] - s[name]["mean_acc"] for s in have]),
+                       searched_minus_best=_paired([s["mean_acc"] - s[name]["best_by_val"] for s in have]),
+                       group_minus_random=_paired([s[name]["gap"] for s in have]),
+                       nets_per_seed=[len(s[name]["nets"]) for s in have])
+        out[name] = rec
+    return out
+
+
+def _group_lines(report: dict) -> list:
+    titles = {"uniform": "Hand-designed uniform nets (one op everywhere) in the window",
+              "multi_branch": "Random multi-branch nets (what nse emits) in the window"}
+    rows = []
+    for name, title in titles.items():
+        c = (report.get("controls") or {}).get(name)
+        if not c:
+            continue
+        missing = "; ".join(f"seed {m['seed']}: none (nearest costs {m['nearest_below']} below, {m['nearest_above']} above)"
+                            for m in c["seeds_without"])
+        if "searched_minus_group" not in c:
+            rows.append(f"{title}: none in any window. {missing}")
+            continue
+
+        def fmt(d):
+            return f"**{d['mean']:+.2f}** [{d['ci95'][0]:+.2f}, {d['ci95'][1]:+.2f}] (p {d['wilcoxon_p']:.3g})"
+        per_seed = ", ".join(f"{s[name]['mean_acc']:.2f} ({len(s[name]['nets'])} nets)" for s in report["searches"]
+                             if s.get(name, {}).get("nets"))
+        rows.append(f"{title}, over {len(c['seeds'])} seeds: searched − group mean {fmt(c['searched_minus_group'])}; "
+                    f"searched − its best by val {fmt(c['searched_minus_best'])}; group − random "
+                    f"{fmt(c['group_minus_random'])}; per seed test top-1: {per_seed}." + (f" {missing}." if missing else ""))
+    return rows
 
 
 def markdown(report: dict) -> str:
@@ -181,6 +248,7 @@ def markdown(report: dict) -> str:
         rows.append(f"Shape, mean (params, routing blocks/searched layers): searched {shape(ss)}; random "
                     f"{shape([r for s in ss for r in s['random']])}" + (f"; params pick {shape(picks)}" if picks else "")
                     + ".")
+    rows += _group_lines(report)
     c = (report.get("controls") or {}).get("params_pick")
     if c:
         per_seed = ", ".join(f"{s['params_pick']['mean_acc']:.2f} ({s['params_pick']['params_m']:.3f}M, "
@@ -210,6 +278,10 @@ def plot(report: dict, path: str) -> None:
             ax.scatter([s["params_pick"]["cost"]], [s["params_pick"]["mean_acc"]], color=c, marker="D", s=60,
                        edgecolor="black", linewidth=0.8, zorder=3,
                        label="most-params pick (diamonds)" if i == 0 else None)
+        for name, marker, what in (("uniform", "s", "uniform nets (squares)"), ("multi_branch", "^", "multi-branch random (triangles)")):
+            group = (s.get(name) or {}).get("nets") or []
+            ax.scatter([n["cost"] for n in group], [n["mean_acc"] for n in group], facecolor="none", edgecolor=c,
+                       marker=marker, s=50, linewidth=1.2, zorder=2, label=what if i == 0 and group else None)
     ax.set_xlabel("table cost")
     ax.set_ylabel("test top-1 (%), mean over retrain seeds")
     ax.set_title(f"searched (stars) vs random nets at ±{100 * report['protocol']['cost_tolerance']:.1f}% cost (dots); "

@@ -10,7 +10,10 @@ Nets (drawn once, uniformly, by ``search_space.random_arch``; seeded by --gen_se
   * --strata nets stratified over the space's whole table-cost range: the range [cheapest,
     dearest] cut into equal-width strata, one net drawn uniformly inside each (a stratum without
     any architecture is skipped and said so);
-  * --window nets uniform inside the target's +-2.5% window (the quality benchmark's window).
+  * --window nets uniform inside the target's +-2.5% window (the quality benchmark's window);
+  * with --uniform, also the hand-designed uniform nets of that window (search_space.uniform_nets:
+    one op everywhere over a route path), retrained alike but kept out of the set's reliability and
+    taus: reported apart against the window's random nets (the bar a search must clear).
 Every net is retrained --seeds times with --train_config (seeds 0..R-1) and evaluated once on
 --test_split with its final weights; its final val top-1 is kept too (use val for anything that
 selects). Retrains are ``tools.benchmark_quality``'s units (same key, same folder layout under
@@ -45,6 +48,7 @@ QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_tra
          "strata": 4, "window": 2, "seeds": 2, "out": "runs/ranking-quick/ranking.json",
          "save": "runs/ranking-quick", "train_opts": ["train_params.epochs=1", "data.steps_per_epoch=4"]}
 FORMAT = 1
+SET_GROUPS = ("stratum", "window")  # the set proper; "uniform" nets (--uniform) are reported apart
 
 
 def split_half_tau(per_seed: Sequence[Sequence[float]]) -> Optional[dict]:
@@ -71,9 +75,38 @@ def split_half_tau(per_seed: Sequence[Sequence[float]]) -> Optional[dict]:
     return {"mean": sum(taus) / len(taus), "min": min(taus), "max": max(taus), "splits": len(taus)}
 
 
+def noise_projection(per_seed: Sequence[Sequence[float]], seeds: Sequence[int] = (3, 6, 10)) -> Optional[dict]:
+    """Between-net and seed variances of the table (one-way ANOVA), and the split-half tau they
+    predict for R seeds (halves R//2 and R - R//2), as a guide to how many seeds reach a reliability;
+    ``check``: the prediction for the seeds at hand, to compare with the measured split-half tau."""
+    from engine.stats import projected_tau, seed_variance_components
+    comp = seed_variance_components(per_seed)
+    if comp is None:
+        return None
+    var_net, var_seed = comp
+    r = len(per_seed[0])
+    return {"var_net": var_net, "var_seed": var_seed, "check": projected_tau(var_net, var_seed, r // 2, r - r // 2),
+            "split_half_tau": {str(k): projected_tau(var_net, var_seed, k // 2, k - k // 2) for k in seeds}}
+
+
+def uniform_summary(uniform: List[dict], window: List[dict]) -> Optional[dict]:
+    """The hand-designed nets of the window against the window's random nets (same recipe, seeds)."""
+    from engine.stats import mean, percentile_among
+    if not uniform or not window:
+        return None
+    w = [n["test_top1_mean"] for n in window]
+    best = max(uniform, key=lambda n: n["val_top1_mean"])  # a designer picks on val, not test
+    return {"nets": [{"id": n["id"], "cost": n["cost"], "params_m": n["params_m"], "test_top1_mean": n["test_top1_mean"],
+                      "percentile_among_window": percentile_among(n["test_top1_mean"], w)} for n in uniform],
+            "uniform_mean": mean([n["test_top1_mean"] for n in uniform]), "window_random_mean": mean(w),
+            "window_random_best": max(w), "best_by_val": best["id"], "best_by_val_test": best["test_top1_mean"],
+            "uniform_minus_random": mean([n["test_top1_mean"] for n in uniform]) - mean(w)}
+
+
 def draw_nets(space, table, target: float, tolerance: float, strata: int, window: int, gen_seed: int,
-              input_size: int) -> List[dict]:
-    """The set's nets with their cost, params, MACs and depth (see the module doc)."""
+              input_size: int, uniform: bool = False) -> List[dict]:
+    """The set's nets with their cost, params, MACs and depth (see the module doc); ``uniform``:
+    also the hand-designed uniform nets of the window (drawn after, so the random nets are the same)."""
     import torch
     from engine.derive_run import describe_net
     from search_space.diagnostics import net_depth
@@ -99,6 +132,14 @@ def draw_nets(space, table, target: float, tolerance: float, strata: int, window
         nets = sample_in_window(space, table, lo, hi, window + len(seen), gen, counts)
         nets = [n for n in nets if n.to_text() not in seen][:window]
         picked += [("window", i, n) for i, n in enumerate(nets)]
+    if uniform:
+        from models.net_config import parse_text
+        from search_space.uniform_nets import uniform_in_window, uniform_nets
+        found = uniform_in_window(uniform_nets(space, table), target, tolerance)
+        if not found["nets"]:
+            notes.append(f"no uniform net in the window; nearest costs {found['nearest_below']} below, "
+                         f"{found['nearest_above']} above")
+        picked += [("uniform", n["op"], parse_text(n["net_config"])) for n in found["nets"]]
     out = []
     for group, k, net in picked:
         info = describe_net(net, space, table, input_size)
@@ -126,13 +167,15 @@ class RankingSet:
         key = {"config": os.path.basename(self.a.config), "opts": list(self.a.opts), "target": self.a.target,
                "strata": self.a.strata, "window": self.a.window, "gen_seed": self.a.gen_seed,
                "tolerance": self.a.cost_tolerance}
+        if self.a.uniform:
+            key["uniform"] = True
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 cached = json.load(f)
             if cached.get("key") == key:
                 return cached["nets"]
         nets = draw_nets(space, table, self.a.target, self.a.cost_tolerance, self.a.strata, self.a.window,
-                         self.a.gen_seed, cfg.data.input_size)
+                         self.a.gen_seed, cfg.data.input_size, self.a.uniform)
         atomic_write_json(path, {"key": key, "nets": nets})
         return nets
 
@@ -161,11 +204,12 @@ class RankingSet:
             out_nets.append(dict(net, retrains=retrains,
                                  test_top1_mean=mean([r["test_top1"] for r in rs]) if done else None,
                                  val_top1_mean=mean([r["val_top1_final"] for r in rs]) if done else None))
-        complete = [n for n in out_nets if n["test_top1_mean"] is not None]
+        done = [n for n in out_nets if n["test_top1_mean"] is not None]
+        complete = [n for n in done if n["group"] in SET_GROUPS]
 
         def reliability(group):
             rows = [[r["test_top1"] for r in sorted(n["retrains"], key=lambda r: r["seed"])] for n in group]
-            return {"nets": len(group), "split_half_tau": split_half_tau(rows),
+            return {"nets": len(group), "split_half_tau": split_half_tau(rows), "projection": noise_projection(rows),
                     "tau_cost": kendall_tau([n["cost"] for n in group], [n["test_top1_mean"] for n in group])
                     if len(group) > 1 else None,
                     "tau_params": kendall_tau([n["params_m"] for n in group], [n["test_top1_mean"] for n in group])
@@ -176,6 +220,7 @@ class RankingSet:
                 "test_split": self.a.test_split, "recipe": self.units.recipe, "recipe_hash": self.recipe_hash,
                 "seeds": seeds, "complete": len(complete), "total": len(out_nets),
                 "reliability": {"all": reliability(complete), "window": reliability(window)},
+                "uniform": uniform_summary([n for n in done if n["group"] == "uniform"], window),
                 "nets": out_nets}
 
     def run(self, cfg, space, table) -> dict:
@@ -218,9 +263,19 @@ def describe_reliability(report: dict) -> str:
         sh = rel["split_half_tau"]
         sh_text = (f"split-half tau {sh['mean']:.3f} (min {sh['min']:.3f}, max {sh['max']:.3f}, "
                    f"{sh['splits']} splits)" if sh else "split-half tau n/a")
+        pr = rel.get("projection")
+        if pr:
+            sh_text += (f"; seed std {pr['var_seed'] ** 0.5:.2f}, between-net std {pr['var_net'] ** 0.5:.2f} -> "
+                        f"predicted {pr['check']:.3f} here, " + ", ".join(f"{v:.2f} at {k} seeds"
+                                                                        for k, v in pr["split_half_tau"].items()))
         fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
         lines.append(f"  {name}: {rel['nets']} nets, {sh_text}; tau of table cost {fmt(rel['tau_cost'])}, "
                      f"params {fmt(rel['tau_params'])}")
+    u = report.get("uniform")
+    if u:
+        nets = ", ".join(f"{n['id']} {n['test_top1_mean']:.2f} ({n['percentile_among_window']:.0f}%)" for n in u["nets"])
+        lines.append(f"  uniform nets of the window (test top-1, percentile among the window's random nets): {nets}; "
+                     f"uniform - random {u['uniform_minus_random']:+.2f}, best by val {u['best_by_val']}")
     return "\n".join(lines)
 
 
@@ -238,6 +293,8 @@ def build_parser():
     p.add_argument("--cost_tolerance", type=float, default=0.025, help="window half-width, a fraction (0.025)")
     p.add_argument("--strata", type=int, default=None, help="nets stratified over the whole cost range (20)")
     p.add_argument("--window", type=int, default=None, help="nets uniform in the target window (20)")
+    p.add_argument("--uniform", action="store_true",
+                   help="also the hand-designed uniform nets of the window (reported apart, not in the set's taus)")
     p.add_argument("--seeds", type=int, default=None, help="retrain seeds per net (3)")
     p.add_argument("--gen_seed", type=int, default=0, help="seed of the draws of the nets")
     p.add_argument("--jobs", type=int, default=2, help="parallel retrains (default 2)")
@@ -249,26 +306,16 @@ def build_parser():
 
 
 def resolve_args(args):
-    q = QUICK if args.quick else {}
-    defaults = {"strata": 20, "window": 20, "seeds": 3, "save": "runs/ranking", "train_opts": []}
-    for k in ("config", "train_config", "target", "strata", "window", "seeds", "save", "out", "train_opts"):
-        if getattr(args, k) is None:
-            setattr(args, k, q.get(k, defaults.get(k)))
+    from tools.cli_args import check_fraction, check_minimums, fill_defaults, resolve_configs
+    fill_defaults(args, ("config", "train_config", "target", "strata", "window", "seeds", "save", "out", "train_opts"),
+                  QUICK, {"strata": 20, "window": 20, "seeds": 3, "save": "runs/ranking", "train_opts": []})
     if not args.config or not args.train_config or args.target is None:
         raise InputError("give --config, --train_config and --target, or --quick")
-    from configs import find_config
-    for k in ("config", "train_config"):
-        found = find_config(getattr(args, k))
-        if not os.path.isfile(found):
-            raise InputError(f"--{k} {getattr(args, k)}: file not found")
-        setattr(args, k, os.path.abspath(found))
-    for k, lo in (("strata", 0), ("window", 0), ("seeds", 2), ("jobs", 1), ("threads", 1)):
-        if getattr(args, k) < lo:
-            raise InputError(f"--{k} {getattr(args, k)}: must be at least {lo}")
+    resolve_configs(args, ("config", "train_config"))
+    check_minimums(args, (("strata", 0), ("window", 0), ("seeds", 2), ("jobs", 1), ("threads", 1)))
     if args.strata + args.window < 2:
         raise InputError("--strata + --window: at least 2 nets")
-    if not 0 < args.cost_tolerance < 1:
-        raise InputError(f"--cost_tolerance {args.cost_tolerance:g}: must be in (0, 1)")
+    check_fraction(args)
     if args.out is None:
         name = os.path.splitext(os.path.basename(args.config))[0]
         args.out = os.path.join("tools", "results", "ranking", f"{name}.json")

@@ -78,6 +78,50 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert c["pool"] == 4 and 0 < c["wilcoxon_p"] <= 1
     assert c["searched_minus_pick"] == pytest.approx(
         sum(s["mean_acc"] - s["params_pick"]["mean_acc"] for s in q2["searches"]) / 2)
+    # the uniform and multi-branch control groups, added later: only their nets are retrained
+    before = {p: os.path.getmtime(p) for p in glob.glob(str(save / "retrains" / "*" / "result.json"))}
+    main(_args(data_root, save, "--params_pick", "4", "--uniform", "--multi_branch_random", "2"))
+    out = capsys.readouterr().out
+    assert "Random multi-branch nets" in out and "Hand-designed uniform nets" in out
+    q3 = json.load(open(save / "quality.json"))
+    new_units = set()
+    for s in q3["searches"]:
+        u, mb = s["uniform"], s["multi_branch"]
+        assert u["window"] == pytest.approx([s["cost"] * 0.975, s["cost"] * 1.025])
+        for n in u["nets"]:
+            assert u["window"][0] <= n["cost"] <= u["window"][1] and len(n["acc"]) == 1
+            new_units.add(n["net_config"])
+        if not u["nets"]:
+            assert u["nearest_below"] is not None or u["nearest_above"] is not None
+        assert mb["max_branches"] == 5 and len(mb["nets"]) == 2     # the config's nse.subset_size (default 5)
+        for n in mb["nets"]:
+            assert abs(n["cost"] / s["cost"] - 1) <= 0.025 + 1e-9 and n["gap"] == pytest.approx(n["acc"][0] - s["random_mean"])
+            new_units.add(n["net_config"])
+        assert mb["mean_acc"] == pytest.approx(sum(n["acc"][0] for n in mb["nets"]) / 2)
+    c = q3["controls"]["multi_branch"]
+    assert c["seeds"] == [1, 2] and len(c["searched_minus_group"]["per_seed"]) == 2
+    assert set(q3["controls"]["uniform"]) >= {"seeds", "seeds_without"}
+    after = glob.glob(str(save / "retrains" / "*" / "result.json"))
+    assert all(os.path.getmtime(p) == t for p, t in before.items())
+    added = {json.load(open(p))["net_config"] for p in after if p not in before}
+    assert added <= new_units      # on this tiny window the control nets may all be nets met before
+
+
+def test_group_controls_pair_the_seeds_that_have_nets():
+    from tools.quality_report import _group_controls, _group_lines
+    def seed(i, acc, group):
+        return {"seed": i, "mean_acc": acc, "uniform": group}
+    searches = [seed(1, 84.0, {"nets": [{}], "mean_acc": 83.0, "best_by_val": 83.5, "gap": 0.4}),
+                seed(2, 83.0, {"nets": [], "nearest_below": 1.2, "nearest_above": 1.9}),
+                seed(3, 85.0, {"nets": [{}, {}], "mean_acc": 83.0, "best_by_val": 84.0, "gap": -0.2})]
+    c = _group_controls(searches)["uniform"]
+    assert c["seeds"] == [1, 3] and c["nets_per_seed"] == [1, 2]
+    assert c["searched_minus_group"]["per_seed"] == [1.0, 2.0] and c["searched_minus_group"]["mean"] == 1.5
+    assert c["searched_minus_best"]["per_seed"] == [0.5, 1.0] and c["group_minus_random"]["mean"] == pytest.approx(0.1)
+    assert c["seeds_without"] == [{"seed": 2, "nearest_below": 1.2, "nearest_above": 1.9}]
+    text = "\n".join(_group_lines({"controls": {"uniform": c}, "searches": searches}))
+    assert "seed 2: none (nearest costs 1.2 below, 1.9 above)" in text and "+1.50" in text
+    assert _group_controls([seed(1, 84.0, {"nets": [], "nearest_below": None, "nearest_above": 2.0})])["uniform"]["seeds"] == []
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -97,7 +141,7 @@ def test_bad_input_one_line_exit_2(data_root, tmp_path, capsys, extra, message):
 
 def test_most_params_picks_the_largest_and_refuses_an_empty_pool():
     from common.errors import InputError
-    from tools.benchmark_quality import most_params
+    from tools.quality_controls import most_params
     nets = [{"net_config": "a", "params_m": 0.2}, {"net_config": "b", "params_m": 0.5}, {"net_config": "c", "params_m": 0.5}]
     assert most_params(nets)["net_config"] == "b"
     with pytest.raises(InputError, match="no nets"):
@@ -111,3 +155,24 @@ def test_multi_branch_layers_are_counted_in_the_searched_net_itself():
             "[[24, 256], 'conv1_1']\nnet_type: mbv2\n")
     assert _multi_branch_layers(text) == 2
     assert _multi_branch_layers(text.replace("+mbconv_k5_t3", "").replace("+mbconv_k3_t3", "")) == 0
+
+
+def test_random_nets_are_drawn_again_when_n_or_tolerance_change(tmp_path, monkeypatch):
+    import types
+    import tools.quality_controls as qc
+    from tools.benchmark_quality import QualityBenchmark
+    calls = []
+
+    def fake_sample(run_dir, tolerance, n, gen_seed, at_most_window=False):
+        calls.append((n, tolerance))
+        return [{"net_config": f"net {i}", "tol": tolerance} for i in range(n)]
+    monkeypatch.setattr(qc, "window_sample", fake_sample)
+    bench = types.SimpleNamespace(save=str(tmp_path), a=types.SimpleNamespace(random=2, cost_tolerance=0.025))
+    draw = lambda: QualityBenchmark.random_nets(bench, 1, "run")  # noqa: E731
+    assert len(draw()) == 2 and len(draw()) == 2 and calls == [(2, 0.025)]       # cached
+    bench.a.random = 3
+    assert len(draw()) == 3 and calls[-1] == (3, 0.025)
+    bench.a.cost_tolerance = 0.05
+    assert draw()[0]["tol"] == 0.05 and len(calls) == 3
+    os.remove(tmp_path / "random" / "seed_1.args.json")   # a folder from before the args file: kept when N matches
+    assert draw()[0]["tol"] == 0.05 and len(calls) == 3

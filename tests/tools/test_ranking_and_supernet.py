@@ -84,6 +84,20 @@ def test_ranking_set_built_and_restored(ranking, data_root, target, capsys):
     text = capsys.readouterr().out
     assert "(6 restored" in text
     assert [n["retrains"] for n in again["nets"]] == [n["retrains"] for n in data["nets"]]
+    # --uniform adds the window's hand-designed nets apart: the set, its draws and taus unchanged
+    capsys.readouterr()
+    with_uniform = main(_ranking_args(data_root, tmp / "units", out, target) + ["--uniform"])
+    text = capsys.readouterr().out
+    assert [n["net_config"] for n in with_uniform["nets"][:3]] == [n["net_config"] for n in data["nets"]]
+    uniform = [n for n in with_uniform["nets"] if n["group"] == "uniform"]
+    assert uniform and all(lo <= n["cost"] <= hi and n["id"].startswith("uniform_mbconv") for n in uniform)
+    assert with_uniform["reliability"] == again["reliability"] and with_uniform["complete"] == 3
+    u = with_uniform["uniform"]
+    window = [n["test_top1_mean"] for n in data["nets"] if n["group"] == "window"]
+    assert u["window_random_mean"] == pytest.approx(sum(window) / len(window)) and len(u["nets"]) == len(uniform)
+    assert u["uniform_minus_random"] == pytest.approx(
+        sum(n["test_top1_mean"] for n in uniform) / len(uniform) - u["window_random_mean"])
+    assert "uniform nets of the window" in text
 
 
 def test_benchmark_supernet(ranking, data_root, tmp_path, capsys):
@@ -121,3 +135,20 @@ def test_bad_input_is_one_line(tmp_path):
         p = subprocess.run([sys.executable, "-m"] + cmd, cwd=ROOT, capture_output=True, text=True, env=env)
         assert p.returncode == 2, p.stderr
         assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("error:")
+
+
+def test_noise_projection_matches_simulated_split_halves():
+    import random
+    from engine.stats import projected_tau, seed_variance_components
+    from tools.ranking_set import noise_projection
+    rng = random.Random(0)
+    truth = [rng.gauss(0, 1.0) for _ in range(300)]
+    rows = [[t + rng.gauss(0, 0.8) for _ in range(4)] for t in truth]
+    var_net, var_seed = seed_variance_components(rows)
+    assert var_net == pytest.approx(1.0, rel=0.2) and var_seed == pytest.approx(0.64, rel=0.15)
+    measured = split_half_tau(rows)["mean"]
+    pr = noise_projection(rows)
+    assert pr["check"] == pytest.approx(measured, abs=0.05)           # 2 vs 2 seeds, as measured
+    assert pr["split_half_tau"]["3"] < pr["split_half_tau"]["6"] < pr["split_half_tau"]["10"] < 1
+    assert projected_tau(0.0, 1.0, 1, 1) == 0.0 and projected_tau(1.0, 0.0, 1, 2) == pytest.approx(1.0)
+    assert seed_variance_components([[1.0, 2.0]]) is None
