@@ -218,7 +218,7 @@ class RankingSet:
         return {"format": FORMAT, "config": os.path.basename(self.a.config), "opts": list(self.a.opts),
                 "target": self.a.target, "cost_tolerance": self.a.cost_tolerance, "gen_seed": self.a.gen_seed,
                 "test_split": self.a.test_split, "recipe": self.units.recipe, "recipe_hash": self.recipe_hash,
-                "seeds": seeds, "complete": len(complete), "total": len(out_nets),
+                "seeds": seeds, "complete": len(complete), "total": sum(1 for n in out_nets if n["group"] in SET_GROUPS),
                 "reliability": {"all": reliability(complete), "window": reliability(window)},
                 "uniform": uniform_summary([n for n in done if n["group"] == "uniform"], window),
                 "nets": out_nets}

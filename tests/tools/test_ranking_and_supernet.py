@@ -91,7 +91,7 @@ def test_ranking_set_built_and_restored(ranking, data_root, target, capsys):
     assert [n["net_config"] for n in with_uniform["nets"][:3]] == [n["net_config"] for n in data["nets"]]
     uniform = [n for n in with_uniform["nets"] if n["group"] == "uniform"]
     assert uniform and all(lo <= n["cost"] <= hi and n["id"].startswith("uniform_mbconv") for n in uniform)
-    assert with_uniform["reliability"] == again["reliability"] and with_uniform["complete"] == 3
+    assert with_uniform["reliability"] == again["reliability"] and with_uniform["complete"] == with_uniform["total"] == 3
     u = with_uniform["uniform"]
     window = [n["test_top1_mean"] for n in data["nets"] if n["group"] == "window"]
     assert u["window_random_mean"] == pytest.approx(sum(window) / len(window)) and len(u["nets"]) == len(uniform)
