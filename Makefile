@@ -15,7 +15,7 @@ $(STAMP): setup.py constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
 
 demo: $(STAMP)
 	$(PY) -m tools.demo

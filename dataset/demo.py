@@ -101,10 +101,29 @@ def generate(root: str = DEFAULT_ROOT, num_classes: int = 10, train_per_class: i
     params = {"num_classes": num_classes, "train_per_class": train_per_class, "val_per_class": val_per_class,
               "test_per_class": test_per_class, "image_size": image_size, "seed": seed, "version": 2}
     marker = os.path.join(root, "demo_dataset.json")
-    if os.path.isfile(marker):
-        with open(marker) as f:
-            if json.load(f) == params:
-                return root
+    if _matches(marker, params):
+        return root
+    import fcntl
+    parent = os.path.dirname(os.path.abspath(root))
+    os.makedirs(parent, exist_ok=True)
+    with open(os.path.join(parent, f".{os.path.basename(os.path.abspath(root))}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test workers / processes: one generates, the others wait
+        if _matches(marker, params):
+            return root
+        return _generate(root, marker, params, quiet)
+
+
+def _matches(marker: str, params: dict) -> bool:
+    if not os.path.isfile(marker):
+        return False
+    with open(marker) as f:
+        return json.load(f) == params
+
+
+def _generate(root: str, marker: str, params: dict, quiet: bool) -> str:
+    num_classes, seed, image_size = params["num_classes"], params["seed"], params["image_size"]
+    train_per_class, val_per_class = params["train_per_class"], params["val_per_class"]
+    test_per_class = params["test_per_class"]
     for split in ("train", "val", "test", "lmdb", "lists"):  # stale content of other parameters
         shutil.rmtree(os.path.join(root, split), ignore_errors=True)
     if not quiet:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -78,7 +79,9 @@ def split_half_tau(per_seed: Sequence[Sequence[float]]) -> Optional[dict]:
 def noise_projection(per_seed: Sequence[Sequence[float]], seeds: Sequence[int] = (3, 6, 10)) -> Optional[dict]:
     """Between-net and seed variances of the table (one-way ANOVA), and the split-half tau they
     predict for R seeds (halves R//2 and R - R//2), as a guide to how many seeds reach a reliability;
-    ``check``: the prediction for the seeds at hand, to compare with the measured split-half tau."""
+    ``check``: the prediction for the seeds at hand, to compare with the measured split-half tau;
+    ``predictor_ceiling``: the tau of a perfect predictor against the set's means (a super
+    network's tau is read against it)."""
     from engine.stats import projected_tau, seed_variance_components
     comp = seed_variance_components(per_seed)
     if comp is None:
@@ -86,6 +89,8 @@ def noise_projection(per_seed: Sequence[Sequence[float]], seeds: Sequence[int] =
     var_net, var_seed = comp
     r = len(per_seed[0])
     return {"var_net": var_net, "var_seed": var_seed, "check": projected_tau(var_net, var_seed, r // 2, r - r // 2),
+            # what a perfect predictor of the true means would score against this set's R-seed means
+            "predictor_ceiling": projected_tau(var_net, var_seed, math.inf, r),
             "split_half_tau": {str(k): projected_tau(var_net, var_seed, k // 2, k - k // 2) for k in seeds}}
 
 
@@ -266,7 +271,8 @@ def describe_reliability(report: dict) -> str:
         pr = rel.get("projection")
         if pr:
             sh_text += (f"; seed std {pr['var_seed'] ** 0.5:.2f}, between-net std {pr['var_net'] ** 0.5:.2f} -> "
-                        f"predicted {pr['check']:.3f} here, " + ", ".join(f"{v:.2f} at {k} seeds"
+                        f"predicted {pr['check']:.3f} here, ceiling of a perfect predictor "
+                        f"{pr['predictor_ceiling']:.2f}; split-half " + ", ".join(f"{v:.2f} at {k} seeds"
                                                                         for k, v in pr["split_half_tau"].items()))
         fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
         lines.append(f"  {name}: {rel['nets']} nets, {sh_text}; tau of table cost {fmt(rel['tau_cost'])}, "

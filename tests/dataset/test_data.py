@@ -156,3 +156,19 @@ def test_skip_corrupt_by_config(tmp_path):
     with pytest.raises(DataError, match="1.jpg"):  # the array cache decodes every image up front
         build_dataset(str(root), "train", load_config(None, ["data.input_size=8"], kind="train"), train=False,
                       data_type="img")
+
+
+def test_demo_generation_is_safe_from_parallel_processes(tmp_path):
+    """Two processes (e.g. pytest-xdist workers) asking for the same demo root: one generates, the
+    other waits and finds it complete."""
+    import subprocess
+    import sys
+    from tests.conftest import ROOT
+    root = tmp_path / "demo"
+    code = ("import sys; from dataset.demo import generate; "
+            "generate(sys.argv[1], num_classes=3, train_per_class=6, val_per_class=2, test_per_class=2, quiet=True)")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=ROOT) for _ in range(3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    for split, n in (("train", 6), ("val", 2), ("test", 2)):
+        folders = sorted((root / split).iterdir())
+        assert len(folders) == 3 and all(len(list(f.iterdir())) == n for f in folders)

@@ -150,5 +150,8 @@ def test_noise_projection_matches_simulated_split_halves():
     pr = noise_projection(rows)
     assert pr["check"] == pytest.approx(measured, abs=0.05)           # 2 vs 2 seeds, as measured
     assert pr["split_half_tau"]["3"] < pr["split_half_tau"]["6"] < pr["split_half_tau"]["10"] < 1
+    from engine.stats import kendall_tau
+    ceiling = kendall_tau(truth, [sum(r) / 4 for r in rows])       # the true means against 4-seed means
+    assert pr["predictor_ceiling"] == pytest.approx(ceiling, abs=0.05) and pr["predictor_ceiling"] > measured
     assert projected_tau(0.0, 1.0, 1, 1) == 0.0 and projected_tau(1.0, 0.0, 1, 2) == pytest.approx(1.0)
     assert seed_variance_components([[1.0, 2.0]]) is None
