@@ -88,8 +88,8 @@ def load_ranking(path: str):
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-        nets = [n for n in data["nets"] if n.get("test_top1_mean") is not None
-                and n.get("group", "window") in ("stratum", "window")]  # not the --uniform nets
+        from tools.ranking_set import SET_GROUPS  # not the --uniform nets
+        nets = [n for n in data["nets"] if n.get("test_top1_mean") is not None and n.get("group", "window") in SET_GROUPS]
     except (ValueError, KeyError, TypeError):
         raise InputError(f"--ranking {path}: not a ranking set of tools.ranking_set") from None
     if len(nets) < 3:

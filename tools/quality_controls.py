@@ -15,6 +15,7 @@ is chosen per search seed inside the searched net's +-tolerance table-cost windo
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Callable, Dict, List, Tuple
@@ -52,9 +53,12 @@ class Window:
 def window_sample(run_dir: str, tolerance: float, n: int, gen_seed: int, at_most_window: bool = False) -> List[dict]:
     """``n`` single-op nets drawn uniformly in the window (the searched net excluded), described.
     ``at_most_window``: fewer when the window holds fewer."""
+    return _sample(Window(run_dir, tolerance), n, gen_seed, at_most_window)
+
+
+def _sample(w: Window, n: int, gen_seed: int, at_most_window: bool) -> List[dict]:
     import torch
     from search_space.random_arch import WindowCounts, sample_in_window
-    w = Window(run_dir, tolerance)
     counts = WindowCounts(w.space, w.table)
     if at_most_window:
         n = max(1, min(n, int(counts.count_bounds(w.lo, w.hi)[0]) - 1))
@@ -73,21 +77,21 @@ def _cached(path: str, matches: Callable[[dict], bool], build: Callable[[], dict
     return rec
 
 
-def params_pick(save: str, seed: int, run_dir: str, pool: int, tolerance: float) -> dict:
+def params_pick(save: str, seed: int, window: Callable[[], Window], pool: int) -> dict:
     def build():
-        nets = window_sample(run_dir, tolerance, pool, 2000 + seed, at_most_window=True)
+        nets = _sample(window(), pool, 2000 + seed, at_most_window=True)
         return dict(most_params(nets), pool=pool, pool_drawn=len(nets),
                     pool_params_m=[min(x["params_m"] for x in nets), max(x["params_m"] for x in nets)])
     return _cached(os.path.join(save, "controls", f"params_pick_seed_{seed}.json"),
                    lambda rec: rec.get("pool") == pool, build)
 
 
-def uniform_group(save: str, seed: int, run_dir: str, tolerance: float) -> dict:
+def uniform_group(save: str, seed: int, window: Callable[[], Window], tolerance: float) -> dict:
     """``{"nets": [...], "window": [lo, hi], "nearest_below", "nearest_above", "candidates"}``."""
     def build():
         from models.net_config import parse_text
         from search_space.uniform_nets import uniform_in_window, uniform_nets
-        w = Window(run_dir, tolerance)
+        w = window()
         every = uniform_nets(w.space, w.table)
         found = uniform_in_window(every, w.cost, tolerance)
         nets = [dict(w.describe(parse_text(n["net_config"])), op=n["op"], path=n["path"]) for n in found["nets"]]
@@ -97,12 +101,12 @@ def uniform_group(save: str, seed: int, run_dir: str, tolerance: float) -> dict:
                    lambda rec: rec.get("tolerance") == tolerance, build)
 
 
-def multi_branch_group(save: str, seed: int, run_dir: str, n: int, max_branches: int, tolerance: float) -> dict:
+def multi_branch_group(save: str, seed: int, window: Callable[[], Window], n: int, max_branches: int) -> dict:
     """``{"nets": [...], "max_branches"}``: ``n`` multi-branch random nets of the window."""
     def build():
         import torch
         from search_space.multi_branch_random import sample_multi_branch_in_window
-        w = Window(run_dir, tolerance)
+        w = window()
         m = max_branches or int(w.result.cfg.search_params.nse.subset_size)
         nets = sample_multi_branch_in_window(w.space, w.table, w.lo, w.hi, n + 1, m,
                                              torch.Generator().manual_seed(3000 + seed))
@@ -114,16 +118,17 @@ def multi_branch_group(save: str, seed: int, run_dir: str, n: int, max_branches:
 
 def choose_controls(args, save: str, seed: int, run_dir: str) -> Tuple[Dict[str, dict], List[Tuple[str, str]]]:
     """The control groups asked for by ``args`` for one search seed, and the (label, net_config)
-    retrain units they add."""
+    retrain units they add. The search run is loaded once, and only when a group is not cached."""
     groups, units = {}, []
     tol = args.cost_tolerance
+    window = functools.lru_cache(maxsize=1)(lambda: Window(run_dir, tol))
     if args.params_pick:
-        groups["params_pick"] = params_pick(save, seed, run_dir, args.params_pick, tol)
+        groups["params_pick"] = params_pick(save, seed, window, args.params_pick)
         units.append(("params pick", groups["params_pick"]["net_config"]))
     if args.uniform:
-        groups["uniform"] = uniform_group(save, seed, run_dir, tol)
+        groups["uniform"] = uniform_group(save, seed, window, tol)
         units += [(f"uniform {n['op']}", n["net_config"]) for n in groups["uniform"]["nets"]]
     if args.multi_branch_random:
-        groups["multi_branch"] = multi_branch_group(save, seed, run_dir, args.multi_branch_random, args.max_branches, tol)
+        groups["multi_branch"] = multi_branch_group(save, seed, window, args.multi_branch_random, args.max_branches)
         units += [(f"multi-branch random {i}", n["net_config"]) for i, n in enumerate(groups["multi_branch"]["nets"])]
     return groups, units

@@ -103,7 +103,8 @@ def build_report(bench, raw: dict) -> dict:
                         gap=mean(acc) - mean(r_means), depth=depth(net["net_config"]))
         pick = groups.get("params_pick")
         if pick is not None:
-            entry["params_pick"] = dict(scored(pick), percentile=percentile_among(mean(accs(pick["net_config"])), r_means))
+            scored_pick = scored(pick)
+            entry["params_pick"] = dict(scored_pick, percentile=percentile_among(scored_pick["mean_acc"], r_means))
         for name in ("uniform", "multi_branch"):
             if name in groups:
                 nets = [scored(n) for n in groups[name]["nets"]]
