@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-
+import time
 
 from common.io import atomic_write_json, atomic_write_text
 from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank
@@ -26,6 +26,31 @@ def _diagnostics(run_dir: str, arch_start: int) -> dict:
             "supernet_val_top1": next((h["val"]["top1"] for h in reversed(history) if h.get("val")), None),
             "multi_branch_layers_final": last.get("multi_branch_layers"), "gate_entropy_final": last.get("gate_entropy"),
             "rounds": _rounds(run_dir)}
+
+
+def _search_time_s(run_dir: str) -> float:
+    """Seconds of a search's epochs (history.json epoch_time_s; setup and derive not counted)."""
+    with open(os.path.join(run_dir, "history.json"), encoding="utf-8") as f:
+        return float(sum(h.get("epoch_time_s") or 0.0 for h in json.load(f)))
+
+
+def _compute(bench, searches: list, noise_seeds: int) -> dict:
+    """Where a benchmark's time goes: every search's epochs and every retrain unit it reports (searched
+    nets with the noise seeds, random nets, control groups), in process-seconds, and this invocation's
+    wall time (smaller than the whole benchmark's when it resumed from cached units)."""
+    a = bench.a
+    units = {(searches[0]["net_config"], r) for r in range(noise_seeds)} if searches else set()
+    for s in searches:
+        nets = [s["net_config"]] + [x["net_config"] for x in s["random"]]
+        nets += [s["params_pick"]["net_config"]] if "params_pick" in s else []
+        nets += [n["net_config"] for g in ("uniform", "multi_branch") for n in (s.get(g) or {}).get("nets", [])]
+        units |= {(t, r) for t in nets for r in range(a.retrain_seeds)}
+    retrain_s = [bench.cached(t, r)["time_s"] for t, r in sorted(units)]
+    search_s = [_search_time_s(os.path.join(bench.save, s["run_dir"])) for s in searches]
+    return {"search_s": search_s, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
+            "retrain_s_mean": mean(retrain_s) if retrain_s else None,
+            "process_s": sum(search_s) + sum(retrain_s), "jobs": a.jobs, "threads": a.threads,
+            "wall_s_this_run": time.monotonic() - bench.start}
 
 
 def _multi_branch_layers(net_text: str) -> int:
@@ -142,6 +167,7 @@ def build_report(bench, raw: dict) -> dict:
         "recipe": dict(bench.recipe, hash=bench.recipe_hash), "retrain_seed_std": std(noise),
         "retrain_noise": {"net": "searched net of seed %d" % first["seed"], "test_top1": noise},
         "retrain_time_s": mean(times), "controls": controls,
+        "compute": _compute(bench, searches, max(a.noise_seeds, a.retrain_seeds)),
         "protocol": {"config": os.path.basename(a.config), "opts": list(a.opts), "target": a.target,
                      "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
                      "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
@@ -240,6 +266,12 @@ def markdown(report: dict) -> str:
              f"params {f(k['params'])}, table cost {f(k['cost'])}.",
              f"Retrain noise: std {report['retrain_seed_std']:.2f} points over "
              f"{len(report['retrain_noise']['test_top1'])} seeds of one net; {report['retrain_time_s']:.0f} s per retrain."]
+    c = report.get("compute")
+    if c:
+        rows.append(f"Compute: {len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min, {c['retrain_units']} "
+                    f"retrains {c['retrain_s_sum'] / 60:.0f} min (process time, {c['jobs']} jobs x {c['threads']} "
+                    f"threads); this invocation {c['wall_s_this_run'] / 60:.0f} min wall.")
+
     def shape(entries):
         return (f"{mean([e['params_m'] for e in entries]):.3f}M params, "
                 f"{mean([e['depth'][0] for e in entries]):.1f}/{mean([e['depth'][1] for e in entries]):.1f}")

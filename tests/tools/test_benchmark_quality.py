@@ -105,6 +105,11 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert all(os.path.getmtime(p) == t for p, t in before.items())
     added = {json.load(open(p))["net_config"] for p in after if p not in before}
     assert added <= new_units      # on this tiny window the control nets may all be nets met before
+    comp = q3["compute"]           # every unit reported is timed once; nothing else is
+    assert comp["retrain_units"] == len(after) and len(comp["search_s"]) == 2 and min(comp["search_s"]) > 0
+    assert comp["process_s"] == pytest.approx(sum(comp["search_s"]) + comp["retrain_s_sum"])
+    assert comp["retrain_s_sum"] == pytest.approx(sum(json.load(open(p))["time_s"] for p in after))
+    assert "Compute: 2 searches" in out
 
 
 def test_group_controls_pair_the_seeds_that_have_nets():
