@@ -168,6 +168,7 @@ def build_report(bench, raw: dict) -> dict:
         "retrain_noise": {"net": "searched net of seed %d" % first["seed"], "test_top1": noise},
         "retrain_time_s": mean(times), "controls": controls,
         "compute": _compute(bench, searches, max(a.noise_seeds, a.retrain_seeds)),
+        "attribution": attribution(searches),
         "protocol": {"config": os.path.basename(a.config), "opts": list(a.opts), "target": a.target,
                      "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
                      "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
@@ -204,6 +205,39 @@ def _group_controls(searches) -> dict:
                        group_minus_random=_paired([s[name]["gap"] for s in have]),
                        nets_per_seed=[len(s[name]["nets"]) for s in have])
         out[name] = rec
+    return out
+
+
+def attribution(searches: list) -> list:
+    """Where a search's gain comes from, one row per comparison the benchmark ran, each over the
+    seeds that have both sides: (name, per-seed differences) -> mean, bootstrap CI, one-sided p."""
+    pairs = [("searched − random", lambda s: s["gap"])]
+    pairs += [("searched − params pick", lambda s: s["mean_acc"] - s["params_pick"]["mean_acc"]),
+              ("searched − multi-branch random", lambda s: s["mean_acc"] - s["multi_branch"]["mean_acc"]),
+              ("searched − uniform (mean)", lambda s: s["mean_acc"] - s["uniform"]["mean_acc"]),
+              ("searched − uniform (best by val)", lambda s: s["mean_acc"] - s["uniform"]["best_by_val"]),
+              ("params pick − random", lambda s: s["params_pick"]["gap"]),
+              ("multi-branch random − random", lambda s: s["multi_branch"]["gap"]),
+              ("uniform (mean) − random", lambda s: s["uniform"]["gap"])]
+    rows = []
+    for name, diff in pairs:
+        seeds, diffs = [], []
+        for s in searches:
+            try:
+                diffs.append(diff(s))
+            except KeyError:   # this seed lacks the group (not asked, or none in its window)
+                continue
+            seeds.append(s["seed"])
+        if diffs:
+            rows.append(dict(_paired(diffs), comparison=name, seeds=seeds))
+    return rows
+
+
+def attribution_table(rows: list) -> list:
+    out = ["| comparison | seeds | mean (points) | bootstrap 95% CI | one-sided Wilcoxon p |", "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| {r['comparison']} | {len(r['seeds'])} | {r['mean']:+.2f} | [{r['ci95'][0]:+.2f}, "
+                   f"{r['ci95'][1]:+.2f}] | {r['wilcoxon_p']:.3g} |")
     return out
 
 
@@ -293,6 +327,9 @@ def markdown(report: dict) -> str:
                  f"{c['wilcoxon_p']:.3g}); searched − pick **{c['searched_minus_pick']:+.2f}** "
                  f"[{c['searched_minus_pick_ci95'][0]:+.2f}, {c['searched_minus_pick_ci95'][1]:+.2f}] (p "
                  f"{c['searched_over_pick_wilcoxon_p']:.3g}); per seed test top-1 (params, gap): {per_seed}."]
+    if len(report.get("attribution") or []) > 1:
+        rows += ["", "Where the gain comes from (per-seed differences of test top-1 means):", ""]
+        rows += attribution_table(report["attribution"])
     return "\n".join(rows) + "\n"
 
 

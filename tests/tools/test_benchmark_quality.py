@@ -109,7 +109,9 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert comp["retrain_units"] == len(after) and len(comp["search_s"]) == 2 and min(comp["search_s"]) > 0
     assert comp["process_s"] == pytest.approx(sum(comp["search_s"]) + comp["retrain_s_sum"])
     assert comp["retrain_s_sum"] == pytest.approx(sum(json.load(open(p))["time_s"] for p in after))
-    assert "Compute: 2 searches" in out
+    assert "Compute: 2 searches" in out and "Where the gain comes from" in out
+    names = [r["comparison"] for r in q3["attribution"]]
+    assert names[:3] == ["searched − random", "searched − params pick", "searched − multi-branch random"]
 
 
 def test_group_controls_pair_the_seeds_that_have_nets():
@@ -127,6 +129,23 @@ def test_group_controls_pair_the_seeds_that_have_nets():
     text = "\n".join(_group_lines({"controls": {"uniform": c}, "searches": searches}))
     assert "seed 2: none (nearest costs 1.2 below, 1.9 above)" in text and "+1.50" in text
     assert _group_controls([seed(1, 84.0, {"nets": [], "nearest_below": None, "nearest_above": 2.0})])["uniform"]["seeds"] == []
+
+
+def test_attribution_rows_pair_only_the_seeds_that_have_both_sides():
+    from tools.quality_report import attribution, attribution_table
+    searches = [{"seed": 1, "mean_acc": 84.0, "gap": 1.0, "params_pick": {"mean_acc": 83.5, "gap": 0.5},
+                 "uniform": {"nets": [{}], "mean_acc": 83.0, "best_by_val": 84.5, "gap": 0.0}},
+                {"seed": 2, "mean_acc": 83.0, "gap": 2.0, "params_pick": {"mean_acc": 82.0, "gap": 1.0},
+                 "uniform": {"nets": [], "nearest_below": 1.2, "nearest_above": 1.9}}]
+    rows = {r["comparison"]: r for r in attribution(searches)}
+    assert set(rows) == {"searched − random", "searched − params pick", "params pick − random",
+                         "searched − uniform (mean)", "searched − uniform (best by val)", "uniform (mean) − random"}
+    assert rows["searched − random"]["per_seed"] == [1.0, 2.0] and rows["searched − random"]["seeds"] == [1, 2]
+    assert rows["searched − params pick"]["mean"] == pytest.approx(0.75)
+    assert rows["searched − uniform (best by val)"] == dict(rows["searched − uniform (best by val)"], seeds=[1],
+                                                            per_seed=[-0.5])
+    table = attribution_table(attribution(searches))
+    assert len(table) == 2 + 6 and "| searched − params pick | 2 | +0.75 |" in table[3]
 
 
 @pytest.mark.parametrize("extra,message", [
