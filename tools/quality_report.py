@@ -210,26 +210,21 @@ def _group_controls(searches) -> dict:
 
 def attribution(searches: list) -> list:
     """Where a search's gain comes from, one row per comparison the benchmark ran, each over the
-    seeds that have both sides: (name, per-seed differences) -> mean, bootstrap CI, one-sided p."""
-    pairs = [("searched − random", lambda s: s["gap"])]
-    pairs += [("searched − params pick", lambda s: s["mean_acc"] - s["params_pick"]["mean_acc"]),
-              ("searched − multi-branch random", lambda s: s["mean_acc"] - s["multi_branch"]["mean_acc"]),
-              ("searched − uniform (mean)", lambda s: s["mean_acc"] - s["uniform"]["mean_acc"]),
-              ("searched − uniform (best by val)", lambda s: s["mean_acc"] - s["uniform"]["best_by_val"]),
-              ("params pick − random", lambda s: s["params_pick"]["gap"]),
-              ("multi-branch random − random", lambda s: s["multi_branch"]["gap"]),
-              ("uniform (mean) − random", lambda s: s["uniform"]["gap"])]
+    seeds that have both sides: (name, group, per-seed difference) -> mean, bootstrap CI, one-sided p.
+    A seed takes part where its group was asked for and has nets (a group with nets has mean_acc)."""
+    pairs = [("searched − random", None, lambda s: s["gap"]),
+             ("searched − params pick", "params_pick", lambda s: s["mean_acc"] - s["params_pick"]["mean_acc"]),
+             ("searched − multi-branch random", "multi_branch", lambda s: s["mean_acc"] - s["multi_branch"]["mean_acc"]),
+             ("searched − uniform (mean)", "uniform", lambda s: s["mean_acc"] - s["uniform"]["mean_acc"]),
+             ("searched − uniform (best by val)", "uniform", lambda s: s["mean_acc"] - s["uniform"]["best_by_val"]),
+             ("params pick − random", "params_pick", lambda s: s["params_pick"]["gap"]),
+             ("multi-branch random − random", "multi_branch", lambda s: s["multi_branch"]["gap"]),
+             ("uniform (mean) − random", "uniform", lambda s: s["uniform"]["gap"])]
     rows = []
-    for name, diff in pairs:
-        seeds, diffs = [], []
-        for s in searches:
-            try:
-                diffs.append(diff(s))
-            except KeyError:   # this seed lacks the group (not asked, or none in its window)
-                continue
-            seeds.append(s["seed"])
-        if diffs:
-            rows.append(dict(_paired(diffs), comparison=name, seeds=seeds))
+    for name, group, diff in pairs:
+        have = [s for s in searches if group is None or "mean_acc" in (s.get(group) or {})]
+        if have:
+            rows.append(dict(_paired([diff(s) for s in have]), comparison=name, seeds=[s["seed"] for s in have]))
     return rows
 
 
