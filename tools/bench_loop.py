@@ -100,9 +100,20 @@ def compose_benchmark(searches: int, retrains: int, search_s: float, retrain_s: 
     return searches * search_s + retrains * retrain_s
 
 
+def search_key(args) -> str:
+    """What a short search measures: a cached one is reused only for the same config text,
+    overrides, data, seed and threads (another --config must not find this one's times)."""
+    import hashlib
+    with open(args.config, encoding="utf-8") as f:
+        text = f.read()
+    blob = json.dumps({"config": text, "opts": list(args.opts), "data": args.data_path, "seed": args.seed,
+                       "threads": args.threads, "schedule": SHORT_SCHEDULE}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def run_short_search(args, path: str) -> dict:
-    from tools.benchmark_quality import _run
-    folder = os.path.join(args.save, "search", path)
+    from tools.benchmark_quality import UnitFailed, _run
+    folder = os.path.join(args.save, "search", search_key(args), path)
     done = os.path.join(folder, "unit.json")
     if os.path.isfile(done):
         with open(done, encoding="utf-8") as f:
@@ -117,7 +128,7 @@ def run_short_search(args, path: str) -> dict:
     wall = time.monotonic() - t0
     hist_path = glob.glob(os.path.join(folder, "search-*", "history.json"))
     if not hist_path:
-        raise InputError(f"short search on path {path}: no history.json under {folder}")
+        raise UnitFailed(f"short search on path {path}: no history.json under {folder}")
     with open(hist_path[0], encoding="utf-8") as f:
         history = json.load(f)
     unit = {"path": path, "wall_s": wall,

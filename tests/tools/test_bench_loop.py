@@ -1,5 +1,6 @@
 """tools.bench_loop: the composition of a full search and a whole benchmark from measured parts,
 and the tool end to end on tiny data (two short searches, the retrain times from a report)."""
+import glob
 import json
 import os
 
@@ -8,7 +9,8 @@ import pytest
 from common.errors import InputError
 from dataset.demo import generate
 from tests.conftest import ROOT, TINY_OPTS
-from tools.bench_loop import compose_benchmark, compose_search, kind_times, main, schedule_kinds
+from tools.bench_loop import (build_parser, compose_benchmark, compose_search, kind_times, main, schedule_kinds,
+                              search_key)
 
 
 def test_schedule_kinds_follow_the_search_loop_rules():
@@ -61,10 +63,16 @@ def test_bench_loop_end_to_end_on_tiny_data(tmp_path, capsys):
         assert s["full_search_s"] >= s["short_wall_s"] > 0
         assert rep["benchmark_s"][path] == pytest.approx(5 * s["full_search_s"] + 63 * rep["retrain_s"][path])
     assert json.load(open(save / "bench_loop.json"))["speedup"] == rep["speedup"]
-    # finished short searches are reused; bad input is one clear line with exit code 2
-    stamp = os.path.getmtime(save / "search" / "files" / "unit.json")
+    # finished short searches are reused for the same settings, never for others; bad input is one
+    # clear line with exit code 2
+    units = glob.glob(str(save / "search" / "*" / "files" / "unit.json"))
+    assert len(units) == 1
+    stamp = os.path.getmtime(units[0])
     main(args)
-    assert os.path.getmtime(save / "search" / "files" / "unit.json") == stamp
+    assert os.path.getmtime(units[0]) == stamp
+    assert len(glob.glob(str(save / "search" / "*" / "files" / "unit.json"))) == 1
+    other = ["--seed", "2"] + args
+    assert search_key(build_parser().parse_args(other)) != search_key(build_parser().parse_args(args))
     with pytest.raises(SystemExit) as e:
         main(args + ["--from_quality", str(tmp_path / "missing.json")])
     assert e.value.code == 2
