@@ -12,7 +12,8 @@ Every retrain runs as its own process (``run_apis.retrain``, --threads CPU threa
 quality benchmark runs them), the paths alternating seed by seed, one at a time with --jobs 1 (the
 default: a timing needs an idle machine). Per retrain: wall time of the process, training
 images/s (the train loop's own figure, mean over epochs), test top-1. Finished retrains are kept
-under --save (a rerun reuses them); writes bench_retrain.json and prints the table.
+under --save, keyed by recipe, net, overrides, data and threads (a rerun with the same ones reuses
+them); writes bench_retrain.json and prints the table.
 """
 from __future__ import annotations
 
@@ -42,10 +43,23 @@ def default_net() -> str:
         return json.load(f)["searches"][0]["net_config"]
 
 
+def unit_key(args, net_file: str) -> str:
+    """What a cached retrain measured: reused only for the same recipe text, net, overrides, data and
+    threads (another --net_config or --config must not find this one's result)."""
+    import hashlib
+    texts = []
+    for name in (args.config, net_file):
+        with open(name, encoding="utf-8") as f:
+            texts.append(f.read())
+    blob = json.dumps({"recipe": texts[0], "net": texts[1], "opts": list(args.opts), "data": args.data_path,
+                       "threads": args.threads}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def one_retrain(args, net_file: str, path: str, seed: int) -> dict:
     import glob
     from tools.benchmark_quality import _run
-    folder = os.path.join(args.save, path, f"seed_{seed}")
+    folder = os.path.join(args.save, unit_key(args, net_file), path, f"seed_{seed}")
     done = os.path.join(folder, "unit.json")
     if os.path.isfile(done):
         with open(done, encoding="utf-8") as f:
