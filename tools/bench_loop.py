@@ -83,16 +83,13 @@ def compose_search(short_wall_s: float, short_history, full_kinds: dict) -> floa
     """Seconds of a full search: the short search's wall time plus every epoch it lacks of the full
     schedule, each at its kind's measured time. Raises when the full schedule has a kind the short
     search did not run."""
-    times = kind_times(short_history)
-    ran = {}
-    for rec in short_history:
-        k = _kind(rec)
-        ran[k] = ran.get(k, 0) + 1
+    from collections import Counter
+    times, ran = kind_times(short_history), Counter(_kind(rec) for rec in short_history)
     total = short_wall_s
     for k, n in full_kinds.items():
         if k not in times:
             raise InputError(f"the full schedule has '{k}' epochs, which the short search did not run")
-        total += max(0, n - ran.get(k, 0)) * times[k]
+        total += max(0, n - ran[k]) * times[k]
     return total
 
 
