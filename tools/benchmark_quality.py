@@ -30,7 +30,8 @@ Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist
 
 Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
 continues where it stopped when run again with the same arguments. Units run as --jobs parallel
-processes of --threads CPU threads each. Writes quality.json (every raw number), quality.md,
+processes of --threads CPU threads each, seed by seed (a finished search's retrains go before later
+seeds' searches, so seeds complete in order and a run cut short has whole seeds). Writes quality.json (every raw number), quality.md,
 quality.png (test accuracy vs table cost) and prints the table.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from typing import List, Optional
 
 if __package__ in (None, ""):  # also runnable as a script
@@ -53,6 +54,7 @@ if __package__ in (None, ""):  # also runnable as a script
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.io import atomic_write_json  # noqa: E402
+from tools.unit_pool import PriorityPool  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
@@ -208,7 +210,9 @@ class QualityBenchmark:
         self.total_units = (len(seeds) * (1 + (1 + self.a.random + (1 if self.a.params_pick else 0)) * per_net)
                             + max(0, self.a.noise_seeds - per_net))
         searches, randoms, retrains, controls = {}, {}, {}, {}
-        pool = ThreadPoolExecutor(self.a.jobs)
+        # seed-first: a finished search's retrains run before later seeds' searches, so seeds
+        # complete one after another and a run cut short still has whole seeds to report
+        pool = PriorityPool(self.a.jobs)
         pending = {}
 
         def submit_retrains(seed):
@@ -223,12 +227,12 @@ class QualityBenchmark:
             seeds_of = {0: range(max(per_net, self.a.noise_seeds))} if seed == seeds[0] else {}
             for i, (label, text) in enumerate(nets):
                 for r in seeds_of.get(i, range(per_net)):
-                    fut = pool.submit(self.retrain, text, r, f"search seed {seed} {label} r{r}")
+                    fut = pool.submit((seed, 1), self.retrain, text, r, f"search seed {seed} {label} r{r}")
                     pending[fut] = ("retrain", (seed, label, r, text))
 
         try:
             for s in seeds:
-                pending[pool.submit(self.search, s)] = ("search", s)
+                pending[pool.submit((s, 0), self.search, s)] = ("search", s)
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -243,7 +247,7 @@ class QualityBenchmark:
                         self._report(f"retrain {value['label']}: test top-1 {value['test_top1']:.2f}% "
                                      f"({value['time_s']:.0f} s)")
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown()
         return {"searches": searches, "randoms": randoms, "retrains": retrains, "controls": controls}
 
 
