@@ -211,37 +211,46 @@ class QualityBenchmark:
                             + max(0, self.a.noise_seeds - per_net))
         searches, randoms, retrains, controls = {}, {}, {}, {}
         # seed-first: a finished search's retrains run before later seeds' searches, so seeds
-        # complete one after another and a run cut short still has whole seeds to report
+        # complete one after another and a run cut short still has whole seeds to report. A
+        # search unit queues its own retrains before it returns: queued by the main thread, they
+        # would lose the race to a worker that, freed by the search, takes the next search.
         pool = PriorityPool(self.a.jobs)
-        pending = {}
+        pending, lock = {}, threading.Lock()
 
-        def submit_retrains(seed):
-            run_dir = searches[seed]
+        def search_then_queue(seed):
+            run_dir = self.search(seed)
             randoms[seed] = self.random_nets(seed, run_dir)
             with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
                 searched = f.read()
             nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
             controls[seed], extra = choose_controls(self.a, self.save, seed, run_dir)
-            self.total_units += (len(extra) - (1 if self.a.params_pick else 0)) * per_net
             nets += extra
             seeds_of = {0: range(max(per_net, self.a.noise_seeds))} if seed == seeds[0] else {}
-            for i, (label, text) in enumerate(nets):
-                for r in seeds_of.get(i, range(per_net)):
-                    fut = pool.submit((seed, 1), self.retrain, text, r, f"search seed {seed} {label} r{r}")
-                    pending[fut] = ("retrain", (seed, label, r, text))
+            with lock:
+                self.total_units += (len(extra) - (1 if self.a.params_pick else 0)) * per_net
+                for i, (label, text) in enumerate(nets):
+                    for r in seeds_of.get(i, range(per_net)):
+                        fut = pool.submit((seed, 1), self.retrain, text, r, f"search seed {seed} {label} r{r}")
+                        pending[fut] = ("retrain", (seed, label, r, text))
+            return run_dir
 
         try:
-            for s in seeds:
-                pending[pool.submit((s, 0), self.search, s)] = ("search", s)
-            while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            with lock:
+                for s in seeds:
+                    pending[pool.submit((s, 0), search_then_queue, s)] = ("search", s)
+            while True:
+                with lock:
+                    if not pending:
+                        break
+                    waiting = list(pending)
+                done, _ = wait(waiting, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    kind, key = pending.pop(fut)
+                    with lock:
+                        kind, key = pending.pop(fut)
                     value = fut.result()
                     if kind == "search":
                         searches[key] = value
                         self._report(f"search seed {key} -> {os.path.relpath(value, self.save)}")
-                        submit_retrains(key)
                     else:
                         retrains[key[:3]] = value
                         self._report(f"retrain {value['label']}: test top-1 {value['test_top1']:.2f}% "

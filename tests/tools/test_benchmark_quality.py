@@ -200,3 +200,37 @@ def test_random_nets_are_drawn_again_when_n_or_tolerance_change(tmp_path, monkey
     assert draw()[0]["tol"] == 0.05 and len(calls) == 3
     os.remove(tmp_path / "random" / "seed_1.args.json")   # a folder from before the args file: kept when N matches
     assert draw()[0]["tol"] == 0.05 and len(calls) == 3
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_units_run_seed_by_seed(tmp_path, monkeypatch, jobs):
+    """A finished search's retrains start before any later seed's search, with one worker or two;
+    so a benchmark cut short holds whole seeds."""
+    import threading
+    import time
+    import types
+    import tools.quality_controls as qc
+    from tools.benchmark_quality import QualityBenchmark
+    started, lock = [], threading.Lock()
+
+    def log(what):
+        with lock:
+            started.append(what)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "net_config").write_text("searched")
+    bench = QualityBenchmark.__new__(QualityBenchmark)
+    bench.a = types.SimpleNamespace(seeds=3, retrain_seeds=1, params_pick=0, random=2, noise_seeds=0, jobs=jobs)
+    bench.save, bench.done_units, bench.start = str(tmp_path), 0, time.monotonic()
+    bench.search = lambda seed: (log(f"search {seed}"), time.sleep(0.05), str(run_dir))[-1]
+    bench.random_nets = lambda seed, rd: [{"net_config": f"random {seed}.{i}"} for i in range(2)]
+    bench.retrain = lambda text, r, label: (log(label.split(" ")[2]), time.sleep(0.05),
+                                            {"label": label, "test_top1": 0.0, "time_s": 0.0})[-1]
+    monkeypatch.setattr(qc, "choose_controls", lambda args, save, seed, rd: ({}, []))
+    out = bench.run()
+    assert len(out["retrains"]) == 9 and set(out["searches"]) == {1, 2, 3}
+    seed_of = [int(w.split()[-1]) for w in started]
+    searches_at = {int(w.split()[1]): i for i, w in enumerate(started) if w.startswith("search")}
+    for seed in (1, 2):   # every retrain of seed s has started before seed s+2's search (s+1's may overlap)
+        last_retrain = max(i for i, (w, s) in enumerate(zip(started, seed_of)) if s == seed and not w.startswith("search"))
+        assert last_retrain < searches_at.get(seed + jobs, len(started))
