@@ -236,6 +236,12 @@ def attribution_table(rows: list) -> list:
     return out
 
 
+def nearest_costs(below, above) -> str:
+    """The nearest table costs outside an empty window, for a report line."""
+    cost = lambda v: "none" if v is None else f"{v:.3f} ms"  # noqa: E731
+    return f"nearest cost below {cost(below)}, above {cost(above)}"
+
+
 def _group_lines(report: dict) -> list:
     titles = {"uniform": "Hand-designed uniform nets (one op everywhere) in the window",
               "multi_branch": "Random multi-branch nets (what nse emits) in the window"}
@@ -244,7 +250,7 @@ def _group_lines(report: dict) -> list:
         c = (report.get("controls") or {}).get(name)
         if not c:
             continue
-        missing = "; ".join(f"seed {m['seed']}: none (nearest costs {m['nearest_below']} below, {m['nearest_above']} above)"
+        missing = "; ".join(f"seed {m['seed']}: none ({nearest_costs(m['nearest_below'], m['nearest_above'])})"
                             for m in c["seeds_without"])
         if "searched_minus_group" not in c:
             rows.append(f"{title}: none in any window. {missing}")

@@ -142,8 +142,8 @@ def draw_nets(space, table, target: float, tolerance: float, strata: int, window
         from search_space.uniform_nets import uniform_in_window, uniform_nets
         found = uniform_in_window(uniform_nets(space, table), target, tolerance)
         if not found["nets"]:
-            notes.append(f"no uniform net in the window; nearest costs {found['nearest_below']} below, "
-                         f"{found['nearest_above']} above")
+            from tools.quality_report import nearest_costs
+            notes.append("no uniform net in the window; " + nearest_costs(found["nearest_below"], found["nearest_above"]))
         picked += [("uniform", n["op"], parse_text(n["net_config"])) for n in found["nets"]]
     out = []
     for group, k, net in picked:

@@ -127,7 +127,7 @@ def test_group_controls_pair_the_seeds_that_have_nets():
     assert c["searched_minus_best"]["per_seed"] == [0.5, 1.0] and c["group_minus_random"]["mean"] == pytest.approx(0.1)
     assert c["seeds_without"] == [{"seed": 2, "nearest_below": 1.2, "nearest_above": 1.9}]
     text = "\n".join(_group_lines({"controls": {"uniform": c}, "searches": searches}))
-    assert "seed 2: none (nearest costs 1.2 below, 1.9 above)" in text and "+1.50" in text
+    assert "seed 2: none (nearest cost below 1.200 ms, above 1.900 ms)" in text and "+1.50" in text
     assert _group_controls([seed(1, 84.0, {"nets": [], "nearest_below": None, "nearest_above": 2.0})])["uniform"]["seeds"] == []
 
 
