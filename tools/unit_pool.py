@@ -40,10 +40,9 @@ class PriorityPool:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
             fut.set_exception(exc)
 
-    def shutdown(self, cancel_pending: bool = True):
-        """Wait for the running units; queued ones are cancelled (``cancel_pending``) or run."""
-        if cancel_pending:
-            with self._lock:
-                for _, _, fut, _, _ in self._heap:
-                    fut.cancel()
+    def shutdown(self):
+        """Cancel the queued units and wait for the running ones."""
+        with self._lock:
+            for _, _, fut, _, _ in self._heap:
+                fut.cancel()
         self._executor.shutdown(wait=True)
