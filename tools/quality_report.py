@@ -238,8 +238,8 @@ def attribution_table(rows: list) -> list:
 
 def nearest_costs(below, above) -> str:
     """The nearest table costs outside an empty window, for a report line."""
-    cost = lambda v: "none" if v is None else f"{v:.3f} ms"  # noqa: E731
-    return f"nearest cost below {cost(below)}, above {cost(above)}"
+    below, above = ("none" if v is None else f"{v:.3f} ms" for v in (below, above))
+    return f"nearest cost below {below}, above {above}"
 
 
 def _group_lines(report: dict) -> list:
