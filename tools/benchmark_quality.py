@@ -29,7 +29,9 @@ Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist
    emits). Added to a finished benchmark, only their own nets are retrained.
 
 Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
-continues where it stopped when run again with the same arguments. Units run as --jobs parallel
+continues where it stopped when run again with the same arguments. SIGTERM / SIGUSR1 / Ctrl-C stop
+the running searches and retrains with a step-level checkpoint (exit code 75); the next run resumes
+them from it. Units run as --jobs parallel
 processes of --threads CPU threads each, seed by seed (a finished search's retrains go before later
 seeds' searches, so seeds complete in order and a run cut short has whole seeds). Writes
 quality.json (every raw number), quality.md, quality.png (test accuracy vs table cost) and prints
@@ -42,7 +44,6 @@ import glob
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -55,6 +56,7 @@ if __package__ in (None, ""):  # also runnable as a script
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.io import atomic_write_json  # noqa: E402
+from tools.child_runs import run_child, stop_children_on_signal  # noqa: E402
 from tools.unit_pool import PriorityPool  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,17 +70,24 @@ class UnitFailed(RuntimeError):
 
 
 def _run(cmd: List[str], log_path: str, threads: int) -> str:
-    """Run a project command in a child process (no shell); its output goes to ``log_path``."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ {' '.join(cmd)}\n")
-        log.flush()
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    if proc.returncode != 0:
-        raise UnitFailed(f"{' '.join(cmd[2:4])} failed with exit code {proc.returncode}; see {log_path}")
+    """Run a project command in a child process (no shell); its output goes to ``log_path``. A stop
+    signal of this process stops it too (``tools.child_runs``)."""
+    code = run_child(cmd, log_path, threads)
+    if code != 0:
+        raise UnitFailed(f"{' '.join(cmd[2:4])} failed with exit code {code}; see {log_path}")
     return log_path
+
+
+def _resumable_attempt(folder: str) -> Optional[str]:
+    """The newest earlier attempt of a retrain unit with a checkpoint (stopped by a signal, or its
+    parent was): resumed, exactly (engine.preemption). Attempts without one start over."""
+    import shutil
+    attempts = sorted(glob.glob(os.path.join(folder, "retrain-*")))
+    keep = next((a for a in reversed(attempts) if os.path.isfile(os.path.join(a, "checkpoint.pt"))), None)
+    for stale in attempts:
+        if stale != keep:
+            shutil.rmtree(stale, ignore_errors=True)
+    return keep
 
 
 class QualityBenchmark:
@@ -151,16 +160,14 @@ class QualityBenchmark:
         if hit is not None:
             return hit
         folder = os.path.join(self.save, "retrains", self.retrain_key(net_text, seed))
-        for stale in glob.glob(os.path.join(folder, "retrain-*")):  # an interrupted attempt starts over
-            import shutil
-            shutil.rmtree(stale, ignore_errors=True)
+        attempt = _resumable_attempt(folder)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "net_config"), "w", encoding="utf-8") as f:
             f.write(net_text)
         t0 = time.monotonic()
         cmd = [self.py, "-m", "run_apis.retrain", "--net_config", os.path.join(folder, "net_config"),
                "--config", self.a.train_config, "--save", folder, "--test_split", self.a.test_split] + self._common()
-        cmd += ["--opts", f"train_params.seed={seed}"] + list(self.a.train_opts)
+        cmd += (["--resume", attempt] if attempt else []) + ["--opts", f"train_params.seed={seed}"] + list(self.a.train_opts)
         _run(cmd, os.path.join(folder, "log.txt"), self.a.threads)
         runs = sorted(glob.glob(os.path.join(folder, "retrain-*", "results.json")))
         if not runs:
@@ -172,6 +179,8 @@ class QualityBenchmark:
         out = {"net_config": net_text, "seed": seed, "recipe": self.recipe_hash, "label": label,
                "test_top1": res["test"]["top1"], "val_top1_final": res["final"]["top1"],
                "val_top1_best": res["best"]["top1"], "time_s": time.monotonic() - t0}
+        if attempt:  # time_s is this attempt's: the stopped one's time before it is not known here
+            out["resumed"] = True
         atomic_write_json(os.path.join(folder, "result.json"), out)
         return out
 
@@ -347,7 +356,8 @@ def main(argv=None):
           f"{args.retrain_seeds} retrains (+ noise), {args.jobs} jobs x {args.threads} threads; recipe {bench.recipe_hash}",
           flush=True)
     try:
-        raw = bench.run()
+        with stop_children_on_signal():
+            raw = bench.run()
     except UnitFailed as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -352,8 +352,10 @@ def main(argv=None):
     args = resolve_args(build_parser().parse_args(argv))
     cfg, space, table = load_inputs(args)
     from tools.benchmark_quality import UnitFailed
+    from tools.child_runs import stop_children_on_signal
     try:
-        report = RankingSet(args).run(cfg, space, table)
+        with stop_children_on_signal():
+            report = RankingSet(args).run(cfg, space, table)
     except UnitFailed as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(1) from None
