@@ -43,7 +43,7 @@ def run_child(cmd: List[str], log_path: str, threads: int) -> int:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         with _lock:  # checked and registered under one lock: a stop cannot miss a child
-            _raise_if_stopping(cmd)
+            _raise_if_stopping(cmd, log_path)
             # its own session: a Ctrl-C on the terminal reaches the parent only, which forwards
             # SIGTERM (a child's checkpointing signal) instead of the child's KeyboardInterrupt
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads),
@@ -56,15 +56,15 @@ def run_child(cmd: List[str], log_path: str, threads: int) -> int:
                 _children.discard(proc)
     if code != 0:
         with _lock:
-            _raise_if_stopping(cmd)
+            _raise_if_stopping(cmd, log_path)
     return code
 
 
-def _raise_if_stopping(cmd: List[str]) -> None:
+def _raise_if_stopping(cmd: List[str], log_path: str) -> None:
     if _stop_signal is not None:
-        what = " ".join(cmd[2:4]) if len(cmd) >= 4 else " ".join(cmd)
-        raise Preempted(f"{signal.Signals(_stop_signal).name}: {what} stopped (its checkpoint is resumed "
-                        f"by the same command)")
+        what = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else os.path.basename(cmd[0])
+        raise Preempted(f"{signal.Signals(_stop_signal).name}: {what} in {os.path.dirname(log_path)} stopped; "
+                        f"the same command resumes it from its checkpoint")
 
 
 def request_stop(signum: int = signal.SIGTERM) -> int:
