@@ -22,7 +22,7 @@ from common.errors import Preempted
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, n))
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: the signal handler may run while its own thread holds it
 _children: Set[subprocess.Popen] = set()
 _stop_signal: Optional[int] = None
 
