@@ -45,12 +45,19 @@ def _compute(bench, searches: list, noise_seeds: int) -> dict:
         nets += [s["params_pick"]["net_config"]] if "params_pick" in s else []
         nets += [n["net_config"] for g in ("uniform", "multi_branch") for n in (s.get(g) or {}).get("nets", [])]
         units |= {(t, r) for t in nets for r in range(a.retrain_seeds)}
-    retrain_s = [bench.cached(t, r)["time_s"] for t, r in sorted(units)]
+    results = [bench.cached(t, r) for t, r in sorted(units)]
+    retrain_s = [u["time_s"] for u in results]
     search_s = [_search_time_s(os.path.join(bench.save, s["run_dir"])) for s in searches]
     return {"search_s": search_s, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
+            "retrain_units_resumed": sum(1 for u in results if u.get("resumed")),  # time before their stop: not known
             "retrain_s_mean": mean(retrain_s) if retrain_s else None,
             "process_s": sum(search_s) + sum(retrain_s), "jobs": a.jobs, "threads": a.threads,
             "wall_s_this_run": time.monotonic() - bench.start}
+
+
+def _resumed_note(compute: dict) -> str:
+    n = compute.get("retrain_units_resumed", 0)
+    return f"; {n} retrains resumed from a stop, their time before it not counted" if n else ""
 
 
 def _multi_branch_layers(net_text: str) -> int:
@@ -305,7 +312,7 @@ def markdown(report: dict) -> str:
     if c:
         rows.append(f"Compute: {len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min, {c['retrain_units']} "
                     f"retrains {c['retrain_s_sum'] / 60:.0f} min (process time, {c['jobs']} jobs x {c['threads']} "
-                    f"threads); this invocation {c['wall_s_this_run'] / 60:.0f} min wall.")
+                    f"threads{_resumed_note(c)}); this invocation {c['wall_s_this_run'] / 60:.0f} min wall.")
 
     def shape(entries):
         return (f"{mean([e['params_m'] for e in entries]):.3f}M params, "

@@ -107,6 +107,8 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert added <= new_units      # on this tiny window the control nets may all be nets met before
     comp = q3["compute"]           # every unit reported is timed once; nothing else is
     assert comp["retrain_units"] == len(after) and len(comp["search_s"]) == 2 and min(comp["search_s"]) > 0
+    assert comp["retrain_units_resumed"] == 1      # the unit whose result.json was lost: its finished
+    #                                                attempt's checkpoint is resumed (re-evaluated), not retrained
     assert comp["process_s"] == pytest.approx(sum(comp["search_s"]) + comp["retrain_s_sum"])
     assert comp["retrain_s_sum"] == pytest.approx(sum(json.load(open(p))["time_s"] for p in after))
     assert "Compute: 2 searches" in out and "Where the gain comes from" in out

@@ -111,6 +111,8 @@ def test_a_retrain_unit_resumes_its_checkpointed_attempt(tmp_path, monkeypatch):
     assert seen[0][seen[0].index("--resume") + 1] == str(folder / "retrain-2")
     assert sorted(os.listdir(folder)) == ["net_config", "result.json", "retrain-2"] and out["resumed"] is True
     assert out["test_top1"] == 80.0
+    from tools.quality_report import _resumed_note
+    assert "1 retrains resumed" in _resumed_note({"retrain_units_resumed": 1}) and _resumed_note({}) == ""
     # a unit without any checkpointed attempt starts over, clean
     folder2 = tmp_path / "retrains" / bench.retrain_key("net", 1)
     (folder2 / "retrain-1").mkdir(parents=True)
