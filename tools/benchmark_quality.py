@@ -31,9 +31,9 @@ Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist
 Every finished unit (search, retrain) is kept on disk under --save: an interrupted benchmark
 continues where it stopped when run again with the same arguments. SIGTERM / SIGUSR1 / Ctrl-C stop
 the running searches and retrains with a step-level checkpoint (exit code 75); the next run resumes
-them from it. Units run as --jobs parallel
-processes of --threads CPU threads each, seed by seed (a finished search's retrains go before later
-seeds' searches, so seeds complete in order and a run cut short has whole seeds). Writes
+them from it. Units run as --jobs parallel processes of --threads CPU threads each, seed by seed (a
+finished search's retrains go before later seeds' searches, so seeds complete in order and a run cut
+short has whole seeds). Writes
 quality.json (every raw number), quality.md, quality.png (test accuracy vs table cost) and prints
 the table.
 """
