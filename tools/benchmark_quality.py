@@ -59,7 +59,6 @@ from common.io import atomic_write_json  # noqa: E402
 from tools.child_runs import run_child, stop_children_on_signal  # noqa: E402
 from tools.unit_pool import PriorityPool  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "seeds": 3, "random": 3,
          "retrain_seeds": 2, "noise_seeds": 3, "target": 0.75, "save": "runs/quality-quick",
          "train_opts": ["train_params.epochs=3", "data.steps_per_epoch=15"]}
