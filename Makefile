@@ -15,7 +15,7 @@ $(STAMP): setup.py constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -n auto tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --durations=15 tests
 
 demo: $(STAMP)
 	$(PY) -m tools.demo
