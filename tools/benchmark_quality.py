@@ -304,6 +304,9 @@ def build_parser():
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
+    p.add_argument("--reuse", nargs="+", default=[], metavar="QUALITY_JSON",
+                   help="put the retrains of earlier benchmarks' quality.json (same recipe) into the cache first: "
+                        "only nets they lack are retrained (e.g. tools/results/*/quality.json)")
     p.add_argument("--save", default=None, help="benchmark folder (cache and outputs); default runs/quality")
     return p
 
@@ -354,6 +357,10 @@ def main(argv=None):
     print(f"benchmark in {bench.save}: {args.seeds} searches x (1 + {args.random} random) nets x "
           f"{args.retrain_seeds} retrains (+ noise), {args.jobs} jobs x {args.threads} threads; recipe {bench.recipe_hash}",
           flush=True)
+    if args.reuse:
+        from tools.quality_reuse import reuse_results
+        for line in reuse_results(bench, args.reuse):
+            print(line, flush=True)
     try:
         with stop_children_on_signal():
             raw = bench.run()

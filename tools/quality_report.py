@@ -50,14 +50,16 @@ def _compute(bench, searches: list, noise_seeds: int) -> dict:
     search_s = [_search_time_s(os.path.join(bench.save, s["run_dir"])) for s in searches]
     return {"search_s": search_s, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
             "retrain_units_resumed": sum(1 for u in results if u.get("resumed")),  # time before their stop: not known
+            "retrain_units_imported": sum(1 for u in results if u.get("imported_from")),  # --reuse: run by another benchmark
             "retrain_s_mean": mean(retrain_s) if retrain_s else None,
             "process_s": sum(search_s) + sum(retrain_s), "jobs": a.jobs, "threads": a.threads,
             "wall_s_this_run": time.monotonic() - bench.start}
 
 
 def _resumed_note(compute: dict) -> str:
-    n = compute.get("retrain_units_resumed", 0)
-    return f"; {n} retrains resumed from a stop, their time before it not counted" if n else ""
+    n, k = compute.get("retrain_units_resumed", 0), compute.get("retrain_units_imported", 0)
+    out = f"; {n} retrains resumed from a stop, their time before it not counted" if n else ""
+    return out + (f"; {k} retrains imported by --reuse, counted at their source's mean time" if k else "")
 
 
 def _multi_branch_layers(net_text: str) -> int:

@@ -236,3 +236,39 @@ def test_units_run_seed_by_seed(tmp_path, monkeypatch, jobs):
     for seed in (1, 2):   # every retrain of seed s has started before seed s+2's search (s+1's may overlap)
         last_retrain = max(i for i, (w, s) in enumerate(zip(started, seed_of)) if s == seed and not w.startswith("search"))
         assert last_retrain < searches_at.get(seed + jobs, len(started))
+
+
+def _bench_stub(save, recipe="abc"):
+    import types
+    from tools.benchmark_quality import QualityBenchmark
+    bench = types.SimpleNamespace(save=str(save), recipe_hash=recipe)
+    bench.retrain_key = lambda text, seed: QualityBenchmark.retrain_key(bench, text, seed)
+    bench.cached = lambda text, seed: QualityBenchmark.cached(bench, text, seed)
+    return bench
+
+
+def test_reuse_imports_every_retrain_of_the_same_recipe_once(tmp_path):
+    from common.errors import InputError
+    from tools.quality_reuse import retrain_records, reuse_results
+    report = {"recipe": {"hash": "abc"}, "retrain_time_s": 61.0,
+              "retrain_noise": {"test_top1": [80.0, 80.5, 79.0]},          # no val: left out
+              "searches": [{"net_config": "A", "acc": [80.0, 80.5], "val_final": [81.0, 81.5],
+                            "random": [{"net_config": "B", "acc": [70.0, 71.0], "val_final": [72.0, 73.0]}],
+                            "uniform": {"nets": [{"net_config": "B", "acc": [70.0, 71.0], "val_final": [72.0, 73.0]}]}}]}
+    assert sorted(retrain_records(report)) == [("A", 0, 80.0, 81.0), ("A", 1, 80.5, 81.5),
+                                                ("B", 0, 70.0, 72.0), ("B", 1, 71.0, 73.0)]
+    src = tmp_path / "quality.json"
+    src.write_text(json.dumps(report))
+    bench = _bench_stub(tmp_path / "save")
+    assert bench.cached("B", 1) is None
+    assert reuse_results(bench, [str(src)]) == [f"reuse {src}: 4 retrains imported, 0 already in the cache"]
+    hit = bench.cached("B", 1)
+    assert hit["test_top1"] == 71.0 and hit["val_top1_final"] == 73.0 and hit["seed"] == 1
+    assert hit["imported_from"] == str(src) and hit["time_s"] == 61.0
+    assert "0 retrains imported, 4 already" in reuse_results(bench, [str(src)])[0]
+    other = _bench_stub(tmp_path / "other", recipe="xyz")               # another recipe: nothing imported
+    assert "nothing imported" in reuse_results(other, [str(src)])[0] and other.cached("A", 0) is None
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(InputError, match="bad.json"):
+        reuse_results(bench, [str(bad)])
