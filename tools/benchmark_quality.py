@@ -204,6 +204,24 @@ class QualityBenchmark:
         atomic_write_json(path[:-5] + ".args.json", asked)
         return out
 
+    def one_shot(self, seed: int, run_dir: str, net_texts: List[str]) -> List[Optional[float]]:
+        """One-shot top-1 of each net with search ``seed``'s super-network weights (engine.supernet_rank),
+        cached in one_shot/seed_<s>.json: a packed folder (tools.quality_pack, no checkpoint.pt)
+        still reports it. None for each net when neither the cache nor the checkpoint is there."""
+        path = os.path.join(self.save, "one_shot", f"seed_{seed}.json")
+        asked = {"nets": list(net_texts), "recal_batches": self.a.recal_batches, "eval_images": self.a.eval_images}
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                done = json.load(f)
+            if {k: done.get(k) for k in asked} == asked:
+                return done["top1"]
+        if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
+            return [None] * len(net_texts)
+        from engine.supernet_rank import supernet_accuracies
+        top1 = supernet_accuracies(run_dir, net_texts, self.a.data_path, self.a.recal_batches, self.a.eval_images)
+        atomic_write_json(path, dict(asked, top1=top1))
+        return top1
+
     # -- schedule -----------------------------------------------------------------------------
     def _report(self, what: str):
         self.done_units += 1
@@ -231,6 +249,8 @@ class QualityBenchmark:
             randoms[seed] = self.random_nets(seed, run_dir)
             with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
                 searched = f.read()
+            # scored now, while the super network's checkpoint is surely there (a packed folder lacks it)
+            self.one_shot(seed, run_dir, [searched] + [r["net_config"] for r in randoms[seed]])
             nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
             controls[seed], extra = choose_controls(self.a, self.save, seed, run_dir)
             nets += extra

@@ -62,6 +62,12 @@ def _resumed_note(compute: dict) -> str:
     return out + (f"; {k} retrains imported by --reuse, counted at their source's mean time" if k else "")
 
 
+def _tau_where_scored(scores: list, retrained: list):
+    """Kendall tau over the nets with a one-shot score (a packed search without its cache has none)."""
+    pairs = [(x, y) for x, y in zip(scores, retrained) if x is not None]
+    return kendall_tau([x for x, _ in pairs], [y for _, y in pairs]) if len(pairs) > 1 else None
+
+
 def _multi_branch_layers(net_text: str) -> int:
     """Layers of a net_config with several ops ('a+b'): the nets ``nse`` retrains, not its per-epoch derive."""
     from models.net_config import multi_branch_layers, parse_text
@@ -91,7 +97,6 @@ def build_report(bench, raw: dict) -> dict:
     """quality.json: every raw number and the summary statistics."""
     a = bench.a
     from engine.derive_run import load_search_result
-    from engine.supernet_rank import supernet_accuracies
     from models.net_config import parse_text
     from search_space.diagnostics import net_depth
     searches = []
@@ -113,8 +118,7 @@ def build_report(bench, raw: dict) -> dict:
 
         def depth(text):
             return list(net_depth(space, parse_text(text)))
-        one_shot = supernet_accuracies(run_dir, [searched_text] + [r["net_config"] for r in randoms], a.data_path,
-                                       a.recal_batches, a.eval_images)
+        one_shot = bench.one_shot(seed, run_dir, [searched_text] + [r["net_config"] for r in randoms])
         entry = {"seed": seed, "run_dir": os.path.relpath(run_dir, bench.save), "net_config": searched_text,
                  "cost": derived["table_cost"], "params_m": derived["params_m"], "macs_m": derived["macs_m"],
                  "target": derived.get("target"), "acc": accs(searched_text),
@@ -170,7 +174,7 @@ def build_report(bench, raw: dict) -> dict:
         "searches": searches, "wilcoxon_p": p, "wilcoxon_w_plus": w, "mean_gap": mean(gaps),
         "gap_ci95": list(bootstrap_ci(gaps)), "mean_percentile": mean([s["percentile"] for s in searches]),
         "best_of_n_gap": mean([s["mean_acc"] - s["best_of_n_random"] for s in searches]),
-        "kendall_tau": {"supernet": kendall_tau([r["one_shot"] for r in nets], retrained),
+        "kendall_tau": {"supernet": _tau_where_scored([r["one_shot"] for r in nets], retrained),
                         "params": kendall_tau([r["params_m"] for r in nets], retrained),
                         "cost": kendall_tau([r["cost"] for r in nets], retrained), "nets": len(nets)},
         "recipe": dict(bench.recipe, hash=bench.recipe_hash), "retrain_seed_std": std(noise),
@@ -286,7 +290,8 @@ def markdown(report: dict) -> str:
             f"{s['random_mean']:.2f} ({len(s['random'])}) | {s['gap']:+.2f} | {s['percentile']:.0f}% | "
             f"{s['best_of_n_random']:.2f} | {d.get('op_entropy_rel_first', float('nan')):.2f} → "
             f"{d.get('op_entropy_rel_final', float('nan')):.2f} | {d.get('skip_share_final', float('nan')):.2f} | "
-            f"{d.get('depth_blocks_final', '-')}/{d.get('depth_layers_final', '-')} | {s['one_shot']:.1f} |")
+            f"{d.get('depth_blocks_final', '-')}/{d.get('depth_layers_final', '-')} | "
+            f"{'n/a' if s['one_shot'] is None else format(s['one_shot'], '.1f')} |")
     for s in report["searches"]:
         d = s["diagnostics"] or {}
         for rd in d.get("rounds") or []:

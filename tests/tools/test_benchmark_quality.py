@@ -3,6 +3,7 @@ number is written, finished units are reused, bad input is one line with exit 2.
 import glob
 import json
 import os
+import shutil
 
 import pytest
 
@@ -114,6 +115,21 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert "Compute: 2 searches" in out and "Where the gain comes from" in out
     names = [r["comparison"] for r in q3["attribution"]]
     assert names[:3] == ["searched − random", "searched − params pick", "searched − multi-branch random"]
+    # packed (no checkpoint, no log) and unpacked on "another machine": the same report, nothing rerun
+    from tools.quality_pack import main as pack_main
+    assert len(glob.glob(str(save / "one_shot" / "seed_*.json"))) == 2
+    pack_main([str(save), str(tmp_path / "packed")])
+    assert "packed" in capsys.readouterr().out
+    assert not glob.glob(str(tmp_path / "packed" / "**" / "*.pt"), recursive=True)
+    shutil.copytree(tmp_path / "packed", tmp_path / "elsewhere")
+    main(_args(data_root, tmp_path / "elsewhere", "--params_pick", "4", "--uniform", "--multi_branch_random", "2"))
+    capsys.readouterr()
+    assert not glob.glob(str(tmp_path / "elsewhere" / "retrains" / "*" / "retrain-*"))   # no retrain ran
+    assert not glob.glob(str(tmp_path / "elsewhere" / "**" / "*.pt"), recursive=True)    # nor a search
+    q4 = json.load(open(tmp_path / "elsewhere" / "quality.json"))
+    for key in ("mean_gap", "kendall_tau", "controls", "attribution"):
+        assert q4[key] == q3[key]
+    assert [s["one_shot"] for s in q4["searches"]] == [s["one_shot"] for s in q3["searches"]]
 
 
 def test_group_controls_pair_the_seeds_that_have_nets():
@@ -272,3 +288,49 @@ def test_reuse_imports_every_retrain_of_the_same_recipe_once(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(InputError, match="bad.json"):
         reuse_results(bench, [str(bad)])
+
+
+def test_pack_keeps_finished_units_only_and_refuses_bad_folders(tmp_path):
+    from common.errors import InputError
+    from tools.quality_pack import pack
+    src = tmp_path / "bench"
+    files = {"searches/seed_1/search-a/history.json": "[]", "searches/seed_1/search-a/config.yaml": "x: 1",
+             "searches/seed_1/search-a/checkpoint.pt": "w", "searches/seed_1/search-a/log.txt": "log",
+             "searches/seed_2/search-b/checkpoint.pt": "w",                     # unfinished
+             "retrains/k1/result.json": "{}", "retrains/k1/net_config": "n", "retrains/k1/retrain-1/checkpoint.pt": "w",
+             "retrains/k2/retrain-1/checkpoint.pt": "w",                         # unfinished
+             "random/seed_1.json": "[]", "one_shot/seed_1.json": "{}", "controls/uniform_seed_1.json": "{}"}
+    for rel, text in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    n, left = pack(str(src), str(tmp_path / "out"))
+    got = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert got == sorted(["searches/seed_1/search-a/history.json", "searches/seed_1/search-a/config.yaml",
+                          "retrains/k1/result.json", "retrains/k1/net_config", "random/seed_1.json",
+                          "one_shot/seed_1.json", "controls/uniform_seed_1.json"]) and n == len(got)
+    assert left == ["searches/seed_2/search-b: unfinished search", "retrains/k2: unfinished retrain"]
+    (src / "one_shot" / "seed_1.json").unlink()           # a finished search without its one-shot cache: said
+    assert "one-shot scores will be n/a" in pack(str(src), str(tmp_path / "out2"))[1][0]
+    with pytest.raises(InputError, match="exists"):
+        pack(str(src), str(tmp_path / "out"))
+    with pytest.raises(InputError, match="not a tools.benchmark_quality folder"):
+        pack(str(tmp_path), str(tmp_path / "out3"))
+
+
+def test_one_shot_scores_are_cached_and_n_a_without_a_checkpoint(tmp_path, monkeypatch):
+    import types
+    import engine.supernet_rank as rank
+    from tools.benchmark_quality import QualityBenchmark
+    calls = []
+    monkeypatch.setattr(rank, "supernet_accuracies", lambda run, nets, *a: calls.append(nets) or [50.0] * len(nets))
+    bench = types.SimpleNamespace(save=str(tmp_path / "save"), a=types.SimpleNamespace(
+        recal_batches=1, eval_images=8, data_path=None))
+    run = tmp_path / "run"
+    run.mkdir()
+    score = lambda nets: QualityBenchmark.one_shot(bench, 1, str(run), nets)  # noqa: E731
+    assert score(["a", "b"]) == [None, None] and not calls          # no checkpoint, no cache
+    (run / "checkpoint.pt").write_text("w")
+    assert score(["a", "b"]) == [50.0, 50.0] and score(["a", "b"]) == [50.0, 50.0] and len(calls) == 1
+    (run / "checkpoint.pt").unlink()
+    assert score(["a", "b"]) == [50.0, 50.0]                        # the cache outlives the checkpoint
+    assert score(["a", "c"]) == [None, None]                        # other nets: not the cached answer
