@@ -38,12 +38,14 @@ def child_env(threads: int) -> dict:
 def run_child(cmd: List[str], log_path: str, threads: int) -> int:
     """Run ``cmd`` (no shell), its output appended to ``log_path``; returns its exit code. Raises
     :class:`Preempted` instead of starting it once a stop was asked, and when a stop ended it."""
+    with _lock:  # a unit not started yet is not logged as if it ran
+        _raise_if_stopping(cmd, log_path, started=False)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
         with _lock:  # checked and registered under one lock: a stop cannot miss a child
-            _raise_if_stopping(cmd, log_path)
+            _raise_if_stopping(cmd, log_path, started=False)
             # its own session: a Ctrl-C on the terminal reaches the parent only, which forwards
             # SIGTERM (a child's checkpointing signal) instead of the child's KeyboardInterrupt
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=child_env(threads),
@@ -60,11 +62,13 @@ def run_child(cmd: List[str], log_path: str, threads: int) -> int:
     return code
 
 
-def _raise_if_stopping(cmd: List[str], log_path: str) -> None:
+def _raise_if_stopping(cmd: List[str], log_path: str, started: bool = True) -> None:
     if _stop_signal is not None:
         what = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else os.path.basename(cmd[0])
-        raise Preempted(f"{signal.Signals(_stop_signal).name}: {what} in {os.path.dirname(log_path)} stopped; "
-                        f"the same command resumes it from its checkpoint")
+        where = f"{signal.Signals(_stop_signal).name}: {what} in {os.path.dirname(log_path)}"
+        if not started:
+            raise Preempted(f"{where} not started (a stop was asked); the same command starts it")
+        raise Preempted(f"{where} stopped; the same command resumes it from its checkpoint")
 
 
 def request_stop(signum: int = signal.SIGTERM) -> int:

@@ -60,9 +60,9 @@ def test_a_stop_terminates_running_children_and_starts_no_new_one(tmp_path):
     thread.join(10)
     assert not thread.is_alive() and isinstance(box.get("error"), Preempted)
     assert "SIGTERM" in str(box["error"]) and "checkpoint" in log.read_text().splitlines()
-    with pytest.raises(Preempted):  # nothing new starts once stopping
+    with pytest.raises(Preempted, match="not started"):  # nothing new starts once stopping, nor is logged
         run_child([sys.executable, "-c", "open('started', 'w')"], str(tmp_path / "log2.txt"), 1)
-    assert not (tmp_path / "started").exists()
+    assert not (tmp_path / "started").exists() and not (tmp_path / "log2.txt").exists()
 
 
 def test_a_child_that_finishes_during_a_stop_still_counts(tmp_path):
