@@ -8,13 +8,14 @@ sessions survives a new machine (runs/ is gitignored and need not be there next 
 Kept: every file of a finished search (config, architecture parameters, derived net, history) and
 of a finished retrain unit (result.json, net_config), the random draws and the one-shot scores
 (tools.benchmark_quality caches them when a search finishes, so its super network's checkpoint is
-not needed again). Left out: checkpoints, TensorBoard logs, pictures, logs, and unfinished units
-(a search without history.json, a retrain without result.json: they start over on the next
-machine). Written into a fresh folder (temp folder + rename).
+not needed again). Left out: checkpoints, TensorBoard logs, pictures, logs, unfinished units (a
+search without history.json, a retrain without result.json: they start over on the next machine)
+and retrains imported by ``--reuse`` (the same ``--reuse`` brings them back). Written into a fresh folder (temp folder + rename).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -51,16 +52,30 @@ def finished_units(src: str) -> Tuple[List[str], List[str]]:
                 keep += [os.path.join("searches", seed, run, "rounds", f)
                          for f in sorted(os.listdir(os.path.join(run_dir, "rounds"))) if f.endswith(".json")]
     retrains = os.path.join(src, "retrains")
+    imported = 0
     for key in sorted(os.listdir(retrains)) if os.path.isdir(retrains) else []:
-        if os.path.isfile(os.path.join(retrains, key, "result.json")):
-            keep += [os.path.join("retrains", key, f) for f in RETRAIN_FILES if os.path.isfile(os.path.join(retrains, key, f))]
-        else:
+        result = os.path.join(retrains, key, "result.json")
+        if not os.path.isfile(result):
             left.append(f"retrains/{key}: unfinished retrain")
+        elif _imported(result):  # its quality.json is committed already: --reuse brings it back
+            imported += 1
+        else:
+            keep += [os.path.join("retrains", key, f) for f in RETRAIN_FILES if os.path.isfile(os.path.join(retrains, key, f))]
+    if imported:
+        left.append(f"{imported} retrains imported by --reuse (give the same --reuse where the pack is unpacked)")
     for sub in ("random", "one_shot", "controls"):
         folder = os.path.join(src, sub)
         for root, _, files in os.walk(folder):
             keep += [os.path.relpath(os.path.join(root, f), src) for f in sorted(files) if f.endswith(".json")]
     return keep, left
+
+
+def _imported(result_path: str) -> bool:
+    try:
+        with open(result_path, encoding="utf-8") as f:
+            return bool(json.load(f).get("imported_from"))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def pack(src: str, dest: str) -> Tuple[int, List[str]]:

@@ -299,6 +299,7 @@ def test_pack_keeps_finished_units_only_and_refuses_bad_folders(tmp_path):
              "searches/seed_2/search-b/checkpoint.pt": "w",                     # unfinished
              "retrains/k1/result.json": "{}", "retrains/k1/net_config": "n", "retrains/k1/retrain-1/checkpoint.pt": "w",
              "retrains/k2/retrain-1/checkpoint.pt": "w",                         # unfinished
+             "retrains/k3/result.json": '{"imported_from": "q.json"}',           # --reuse brings it back
              "random/seed_1.json": "[]", "one_shot/seed_1.json": "{}", "controls/uniform_seed_1.json": "{}"}
     for rel, text in files.items():
         (src / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +309,8 @@ def test_pack_keeps_finished_units_only_and_refuses_bad_folders(tmp_path):
     assert got == sorted(["searches/seed_1/search-a/history.json", "searches/seed_1/search-a/config.yaml",
                           "retrains/k1/result.json", "retrains/k1/net_config", "random/seed_1.json",
                           "one_shot/seed_1.json", "controls/uniform_seed_1.json"]) and n == len(got)
-    assert left == ["searches/seed_2/search-b: unfinished search", "retrains/k2: unfinished retrain"]
+    assert left[:2] == ["searches/seed_2/search-b: unfinished search", "retrains/k2: unfinished retrain"]
+    assert left[2].startswith("1 retrains imported by --reuse")
     (src / "one_shot" / "seed_1.json").unlink()           # a finished search without its one-shot cache: said
     assert "one-shot scores will be n/a" in pack(str(src), str(tmp_path / "out2"))[1][0]
     with pytest.raises(InputError, match="exists"):
