@@ -242,6 +242,7 @@ def test_units_run_seed_by_seed(tmp_path, monkeypatch, jobs):
     bench.save, bench.done_units, bench.start = str(tmp_path), 0, time.monotonic()
     bench.search = lambda seed: (log(f"search {seed}"), time.sleep(0.05), str(run_dir))[-1]
     bench.random_nets = lambda seed, rd: [{"net_config": f"random {seed}.{i}"} for i in range(2)]
+    bench.one_shot = lambda seed, rd, nets: [None] * len(nets)
     bench.retrain = lambda text, r, label: (log(label.split(" ")[2]), time.sleep(0.05),
                                             {"label": label, "test_top1": 0.0, "time_s": 0.0})[-1]
     monkeypatch.setattr(qc, "choose_controls", lambda args, save, seed, rd: ({}, []))
