@@ -138,8 +138,11 @@ class QualityBenchmark:
         blob = json.dumps({"net": net_text, "recipe": self.recipe_hash, "seed": seed}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def retrain_dir(self, net_text: str, seed: int) -> str:
+        return os.path.join(self.save, "retrains", self.retrain_key(net_text, seed))
+
     def cached(self, net_text: str, seed: int) -> Optional[dict]:
-        path = os.path.join(self.save, "retrains", self.retrain_key(net_text, seed), "result.json")
+        path = os.path.join(self.retrain_dir(net_text, seed), "result.json")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
@@ -158,7 +161,7 @@ class QualityBenchmark:
         hit = self.cached(net_text, seed)
         if hit is not None:
             return hit
-        folder = os.path.join(self.save, "retrains", self.retrain_key(net_text, seed))
+        folder = self.retrain_dir(net_text, seed)
         attempt = _resumable_attempt(folder)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "net_config"), "w", encoding="utf-8") as f:
@@ -205,9 +208,8 @@ class QualityBenchmark:
         return out
 
     def one_shot(self, seed: int, run_dir: str, net_texts: List[str]) -> List[Optional[float]]:
-        """One-shot top-1 of each net with search ``seed``'s super-network weights (engine.supernet_rank),
-        cached in one_shot/seed_<s>.json: a packed folder (tools.quality_pack, no checkpoint.pt)
-        still reports it. None for each net when neither the cache nor the checkpoint is there."""
+        """One-shot top-1 of each net on search ``seed``'s super network, cached in one_shot/seed_<s>.json
+        (scored when the search finishes: a packed folder has no checkpoint.pt); None where neither is."""
         path = os.path.join(self.save, "one_shot", f"seed_{seed}.json")
         asked = {"nets": list(net_texts), "recal_batches": self.a.recal_batches, "eval_images": self.a.eval_images}
         if os.path.isfile(path):
@@ -249,7 +251,6 @@ class QualityBenchmark:
             randoms[seed] = self.random_nets(seed, run_dir)
             with open(os.path.join(run_dir, "net_config"), encoding="utf-8") as f:
                 searched = f.read()
-            # scored now, while the super network's checkpoint is surely there (a packed folder lacks it)
             self.one_shot(seed, run_dir, [searched] + [r["net_config"] for r in randoms[seed]])
             nets = [("searched", searched)] + [(f"random {i}", r["net_config"]) for i, r in enumerate(randoms[seed])]
             controls[seed], extra = choose_controls(self.a, self.save, seed, run_dir)

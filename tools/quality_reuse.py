@@ -60,7 +60,7 @@ def reuse_results(bench, paths: List[str]) -> List[str]:
             if bench.cached(text, seed) is not None:
                 present += 1
                 continue
-            folder = os.path.join(bench.save, "retrains", bench.retrain_key(text, seed))
+            folder = bench.retrain_dir(text, seed)
             os.makedirs(folder, exist_ok=True)
             # time_s: the source's mean retrain time (its per-unit times are not in quality.json)
             atomic_write_json(os.path.join(folder, "result.json"),

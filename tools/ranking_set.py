@@ -192,7 +192,7 @@ class RankingSet:
         for net in previous.get("nets", []):
             for r in net.get("retrains", []):
                 if self.units.cached(net["net_config"], r["seed"]) is None:
-                    folder = os.path.join(self.units.save, "retrains", self.units.retrain_key(net["net_config"], r["seed"]))
+                    folder = self.units.retrain_dir(net["net_config"], r["seed"])
                     atomic_write_json(os.path.join(folder, "result.json"), dict(r, net_config=net["net_config"],
                                                                                recipe=self.recipe_hash))
                     n += 1
