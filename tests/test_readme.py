@@ -103,7 +103,11 @@ def test_cheap_readme_commands_run(cmd, search_run, tmp_path, monkeypatch, capsy
         args[args.index("--out") + 1] = str(tmp_path / os.path.basename(args[args.index("--out") + 1]))
     elif module == "run_apis.derive":
         args += ["--out", str(tmp_path / "derive")]
-    if module == "run_apis.derive" and ("--max_cost" in args or "--budgets" in args):
+    load = args[args.index("--load_path") + 1] if "--load_path" in args else None
+    shipped_run = bool(load) and not os.path.isabs(load) and os.path.isdir(os.path.join(ROOT, load))
+    if shipped_run:  # a search folder committed under tools/results: its own budgets apply
+        args[args.index("--load_path") + 1] = os.path.join(ROOT, load)
+    if module == "run_apis.derive" and ("--max_cost" in args or "--budgets" in args) and not shipped_run:
         # the README's budgets are for the paper's space; scale them to the demo space's range
         from search_space.budget import cost_range
         from engine.derive_run import load_search_result, load_table

@@ -263,3 +263,25 @@ def test_one_empty_window_does_not_sink_the_others(search_run, tmp_path, capsys)
         derive_main(["--load_path", run_dir, "--out", str(tmp_path / "none"), "--window", "0.05",
                      "--budgets", "1e9,2e9"])
     assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.mark.parametrize("searched_at,derived_at,target", [
+    ("quality_fmnist_1.0ms_sandwich", "quality_fmnist_1.5ms_sandwich", 1.5),
+    ("quality_fmnist_1.5ms_controls", "quality_fmnist_1.0ms", 1.0)])
+def test_a_finished_search_rederived_at_another_target_gives_that_targets_nets(searched_at, derived_at, target,
+                                                                               tmp_path, capsys):
+    """README, sandwich at 1.0 ms: under the paper's cost term the target enters only the derive, so the
+    committed searches of one target, derived at another, give the nets that target's benchmark retrained."""
+    results = os.path.join(ROOT, "tools", "results")
+    with open(os.path.join(results, derived_at, "quality.json"), encoding="utf-8") as f:
+        expected = {s["seed"]: s["net_config"].strip() for s in json.load(f)["searches"]}
+    for seed, want in expected.items():
+        parent = os.path.join(results, searched_at, "units", "searches", f"seed_{seed}")
+        (run,) = [os.path.join(parent, d) for d in os.listdir(parent) if d.startswith("search-")]
+        out = tmp_path / f"seed_{seed}"
+        derive_main(["--load_path", run, "--max_cost", str(target), "--window", "0.05", "--out", str(out)])
+        assert (out / "net_config").read_text(encoding="utf-8").strip() == want, seed
+    capsys.readouterr()

@@ -92,6 +92,27 @@ def test_weights_and_arch_change_only_in_their_pass(data_root, tmp_path):
     run.close()
 
 
+def test_the_target_enters_only_the_derive_under_the_papers_cost_term(data_root, tmp_path):
+    """optim.sub_obj.target_mode none (the paper's log term): two targets train the same weights and
+    arch params (only the window derive reads the target: README, sandwich at 1.0 ms); abs: not."""
+    def params_after(extra):
+        run = SearchRun(_cfg(["search_params.arch_update_epoch=0"] + extra),
+                        RunOptions(data_root, str(tmp_path / "_".join(extra)), device="cpu", quiet=True))
+        run.arch_pass(0)  # arch, then weights: the second pass sees the arch step's result
+        run.weight_pass(0)
+        out = [p.detach().clone() for p in list(run.net.arch_parameters()) + list(run.net.weight_parameters())]
+        run.close()
+        return out
+
+    def same(a, b):
+        return all(torch.equal(x, y) for x, y in zip(a, b))
+
+    assert same(params_after(["optim.sub_obj.target=5"]), params_after(["optim.sub_obj.target=50"]))
+    abs_mode = ["optim.sub_obj.target_mode=abs"]
+    assert not same(params_after(["optim.sub_obj.target=5"] + abs_mode),
+                    params_after(["optim.sub_obj.target=50"] + abs_mode))
+
+
 def _cli(*args, cwd=ROOT, timeout=300):
     return subprocess.run([sys.executable, "-m", "run_apis.search", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
