@@ -265,9 +265,6 @@ def test_one_empty_window_does_not_sink_the_others(search_run, tmp_path, capsys)
     assert e.value.code == 2 and len(capsys.readouterr().err.strip().splitlines()) == 1
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
 @pytest.mark.parametrize("searched_at,derived_at,target", [
     ("quality_fmnist_1.0ms_sandwich", "quality_fmnist_1.5ms_sandwich", 1.5),
     ("quality_fmnist_1.5ms_controls", "quality_fmnist_1.0ms", 1.0)])
