@@ -31,6 +31,14 @@ def _cfg(extra=()):
     return load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS + list(extra))
 
 
+def _snap(params):
+    return [p.detach().clone() for p in params]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
 def _arch(run_dir):
     with open(os.path.join(run_dir, "arch_params.json")) as f:
         a = json.load(f)
@@ -79,16 +87,15 @@ def test_resume_gives_identical_arch_params(data_root, tmp_path):
 def test_weights_and_arch_change_only_in_their_pass(data_root, tmp_path):
     run = SearchRun(_cfg(), RunOptions(data_root, str(tmp_path), device="cpu", quiet=True))
     net = run.net
-    snap = lambda ps: [p.detach().clone() for p in ps]  # noqa: E731
-    w0, a0 = snap(net.weight_parameters()), snap(net.arch_parameters())
+    w0, a0 = _snap(net.weight_parameters()), _snap(net.arch_parameters())
     run.arch_pass(1)
-    w1, a1 = snap(net.weight_parameters()), snap(net.arch_parameters())
-    assert all(torch.equal(x, y) for x, y in zip(w0, w1))
-    assert any(not torch.equal(x, y) for x, y in zip(a0, a1))
+    w1, a1 = _snap(net.weight_parameters()), _snap(net.arch_parameters())
+    assert _same(w0, w1)
+    assert not _same(a0, a1)
     run.weight_pass(1)
-    w2, a2 = snap(net.weight_parameters()), snap(net.arch_parameters())
-    assert all(torch.equal(x, y) for x, y in zip(a1, a2))
-    assert any(not torch.equal(x, y) for x, y in zip(w1, w2))
+    w2, a2 = _snap(net.weight_parameters()), _snap(net.arch_parameters())
+    assert _same(a1, a2)
+    assert not _same(w1, w2)
     run.close()
 
 
@@ -100,16 +107,13 @@ def test_the_target_enters_only_the_derive_under_the_papers_cost_term(data_root,
                         RunOptions(data_root, str(tmp_path / "_".join(extra)), device="cpu", quiet=True))
         run.arch_pass(0)  # arch, then weights: the second pass sees the arch step's result
         run.weight_pass(0)
-        out = [p.detach().clone() for p in list(run.net.arch_parameters()) + list(run.net.weight_parameters())]
+        out = _snap(list(run.net.arch_parameters()) + list(run.net.weight_parameters()))
         run.close()
         return out
 
-    def same(a, b):
-        return all(torch.equal(x, y) for x, y in zip(a, b))
-
-    assert same(params_after(["optim.sub_obj.target=5"]), params_after(["optim.sub_obj.target=50"]))
+    assert _same(params_after(["optim.sub_obj.target=5"]), params_after(["optim.sub_obj.target=50"]))
     abs_mode = ["optim.sub_obj.target_mode=abs"]
-    assert not same(params_after(["optim.sub_obj.target=5"] + abs_mode),
+    assert not _same(params_after(["optim.sub_obj.target=5"] + abs_mode),
                     params_after(["optim.sub_obj.target=50"] + abs_mode))
 
 
