@@ -109,7 +109,7 @@ def search_key(args) -> str:
 
 
 def run_short_search(args, path: str) -> dict:
-    from tools.benchmark_quality import UnitFailed, _run
+    from tools.quality_units import UnitFailed, run_unit
     folder = os.path.join(args.save, "search", search_key(args), path)
     done = os.path.join(folder, "unit.json")
     if os.path.isfile(done):
@@ -121,7 +121,7 @@ def run_short_search(args, path: str) -> dict:
            "--channels_last"] + (["--data_path", args.data_path] if args.data_path else [])
     cmd += ["--opts", f"train_params.seed={args.seed}"] + SHORT_SCHEDULE + SEARCH_PATHS[path] + list(args.opts)
     t0 = time.monotonic()
-    _run(cmd, os.path.join(folder, "log.txt"), args.threads)
+    run_unit(cmd, os.path.join(folder, "log.txt"), args.threads)
     wall = time.monotonic() - t0
     hist_path = glob.glob(os.path.join(folder, "search-*", "history.json"))
     if not hist_path:

@@ -58,7 +58,7 @@ def unit_key(args, net_file: str) -> str:
 
 def one_retrain(args, net_file: str, path: str, seed: int) -> dict:
     import glob
-    from tools.benchmark_quality import _run
+    from tools.quality_units import run_unit
     folder = os.path.join(args.save, unit_key(args, net_file), path, f"seed_{seed}")
     done = os.path.join(folder, "unit.json")
     if os.path.isfile(done):
@@ -71,7 +71,7 @@ def one_retrain(args, net_file: str, path: str, seed: int) -> dict:
     cmd += (["--data_path", args.data_path] if args.data_path else [])
     cmd += ["--opts", f"train_params.seed={seed}"] + PATHS[path] + list(args.opts)
     t0 = time.monotonic()
-    _run(cmd, os.path.join(folder, "log.txt"), args.threads)
+    run_unit(cmd, os.path.join(folder, "log.txt"), args.threads)
     wall = time.monotonic() - t0
     with open(glob.glob(os.path.join(folder, "retrain-*", "results.json"))[0], encoding="utf-8") as f:
         res = json.load(f)

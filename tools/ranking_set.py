@@ -16,7 +16,7 @@ Nets (drawn once, uniformly, by ``search_space.random_arch``; seeded by --gen_se
     taus: reported apart against the window's random nets (the bar a search must clear).
 Every net is retrained --seeds times with --train_config (seeds 0..R-1) and evaluated once on
 --test_split with its final weights; its final val top-1 is kept too (use val for anything that
-selects). Retrains are ``tools.benchmark_quality``'s units (same key, same folder layout under
+selects). Retrains are ``tools.quality_units``' retrain units (same key, same folder layout under
 --save): a ranking set and a quality benchmark with the same recipe share finished retrains.
 The output JSON is rewritten after every finished retrain, and retrains already in it (same
 recipe hash) are put back into the unit cache: a committed, partly built set resumes anywhere.
@@ -159,12 +159,12 @@ def draw_nets(space, table, target: float, tolerance: float, strata: int, window
 
 class RankingSet:
     def __init__(self, args):
-        from tools.benchmark_quality import QualityBenchmark
+        from tools.quality_units import QualityUnits
         self.a = args
         unit_args = argparse.Namespace(save=args.save, train_config=args.train_config, train_opts=args.train_opts,
                                        test_split=args.test_split, no_channels_last=args.no_channels_last,
                                        threads=args.threads, data_path=args.data_path)
-        self.units = QualityBenchmark(unit_args)  # its retrain units and their cache
+        self.units = QualityUnits(unit_args)  # its retrain units and their cache
         self.recipe_hash = self.units.recipe_hash
 
     def nets(self, cfg, space, table) -> List[dict]:
@@ -351,7 +351,7 @@ def load_inputs(args):
 def main(argv=None):
     args = resolve_args(build_parser().parse_args(argv))
     cfg, space, table = load_inputs(args)
-    from tools.benchmark_quality import UnitFailed
+    from tools.quality_units import UnitFailed
     from tools.child_runs import stop_children_on_signal
     try:
         with stop_children_on_signal():

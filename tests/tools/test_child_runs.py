@@ -89,7 +89,7 @@ def test_the_signal_handler_forwards_sigterm_and_is_removed_after(tmp_path):
 
 def test_a_retrain_unit_resumes_its_checkpointed_attempt(tmp_path, monkeypatch):
     import json
-    import tools.benchmark_quality as bq
+    import tools.quality_units as qu
     seen = []
 
     def fake_run(cmd, log_path, threads):
@@ -99,8 +99,8 @@ def test_a_retrain_unit_resumes_its_checkpointed_attempt(tmp_path, monkeypatch):
         os.makedirs(run, exist_ok=True)
         with open(os.path.join(run, "results.json"), "w") as f:
             json.dump({"test": {"top1": 80.0}, "final": {"top1": 79.0}, "best": {"top1": 79.5}}, f)
-    monkeypatch.setattr(bq, "_run", fake_run)
-    bench = bq.QualityBenchmark.__new__(bq.QualityBenchmark)
+    monkeypatch.setattr(qu, "run_unit", fake_run)
+    bench = qu.QualityUnits.__new__(qu.QualityUnits)
     bench.a = types.SimpleNamespace(train_config="recipe.yaml", test_split="test", train_opts=[], no_channels_last=True, threads=1,
                                     data_path=None)
     bench.save, bench.py, bench.recipe_hash = str(tmp_path), sys.executable, "abc"
