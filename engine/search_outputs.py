@@ -21,6 +21,32 @@ def _arch_state(net) -> dict:
             "out_routes": [list(r) for r in net.space.out_routes]}
 
 
+def derive_at_target(space, cost_table, probs, argmax, target: float, sub_obj, describe):
+    """A search's derive at ``target`` (> 0) from its architecture probabilities: the net that
+    ``sub_obj.target_derive`` picks (``window``: the best in [target * (1 - target_tolerance),
+    target], or the best within the target when that window is empty; ``budget``: the best within
+    the target; ``argmax``: the paper's) and its description with the costs of all three. Pure: a
+    finished search re-derived at another target gets what its own run would have written."""
+    from search_space.budget import best_within, pareto_fronts
+    from search_space.cost_window import best_in_window, window_bounds
+    from search_space.derive import lut_cost
+    within = best_within(pareto_fronts(space, cost_table, probs), target)[0]
+    lo, hi = window_bounds(target, sub_obj.target_tolerance)
+    try:
+        window = best_in_window(space, cost_table, probs, lo, hi).choice
+    except InputError:  # no architecture in the window: the best within the target
+        window = None
+    picks = {"budget": within.net_config, "argmax": argmax, "window": (window or within).net_config}
+    chosen = picks[sub_obj.target_derive]
+    info = describe(chosen)
+    costs = {k: lut_cost(space, cost_table, v) for k, v in picks.items()}
+    info.update(target=target, derive=sub_obj.target_derive, window=[lo, hi], window_empty=window is None,
+                argmax_table_cost=costs["argmax"], budget_table_cost=costs["budget"],
+                window_table_cost=costs["window"],
+                log_scores={"budget": within.log_score, "window": (window or within).log_score})
+    return chosen, info
+
+
 class SearchOutputs:
     """Per-epoch derive and outputs of a search run (needs ``net``, ``space``, ``cfg``,
     ``cost_table``, ``target``, ``history``, ``topk``, ``run_dir``, ``info``, ``tb``, ``log``)."""
@@ -39,31 +65,12 @@ class SearchOutputs:
                 info["target"] = self.target
             return own, info
         from search_space import derive
+        from search_space.budget import ArchProbs
         argmax = derive(self.net)
-        sub = self.cfg.optim.sub_obj
         if self.target <= 0:
             return argmax, self.describe(argmax)
-        from search_space.budget import ArchProbs, best_within, pareto_fronts
-        from search_space.cost_window import best_in_window, window_bounds
-        probs = ArchProbs.from_supernet(self.net)
-        within = best_within(pareto_fronts(self.space, self.cost_table, probs), self.target)[0]
-        lo, hi = window_bounds(self.target, sub.target_tolerance)
-        try:
-            window = best_in_window(self.space, self.cost_table, probs, lo, hi).choice
-        except InputError:  # no architecture in the window: the best within the target
-            window = None
-        picks = {"budget": within.net_config, "argmax": argmax,
-                 "window": (window or within).net_config}
-        chosen = picks[sub.target_derive]
-        info = self.describe(chosen)
-        from search_space.derive import lut_cost
-        costs = {k: lut_cost(self.space, self.cost_table, v) for k, v in picks.items()}
-        info.update(target=self.target, derive=sub.target_derive, window=[lo, hi],
-                    window_empty=window is None, argmax_table_cost=costs["argmax"],
-                    budget_table_cost=costs["budget"], window_table_cost=costs["window"],
-                    log_scores={"budget": within.log_score,
-                               "window": (window or within).log_score})
-        return chosen, info
+        return derive_at_target(self.space, self.cost_table, ArchProbs.from_supernet(self.net), argmax, self.target,
+                                self.cfg.optim.sub_obj, self.describe)
 
     def diagnose(self, net_config) -> dict:
         """Collapse diagnostics of this epoch (search_space.diagnostics): op entropy, skip share and

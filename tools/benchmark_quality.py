@@ -9,6 +9,9 @@ all retrained with one recipe and scored on a held-out test split.
 Protocol (Li & Talwalkar 2019; Yu et al. 2020; Lindauer & Hutter's NAS checklist):
 
 1. S searches (seeds 1..S) of --config (with --opts, and optim.sub_obj.target = --target);
+   with --searches_from, another benchmark's finished densenas searches whose config differs
+   only in the target are re-derived at --target instead (the paper's cost term has no target:
+   tools.quality_retarget);
 2. per searched net, N random nets drawn uniformly among the architectures with table cost
    within +-2.5% of its cost (search_space.random_arch), the searched net excluded;
 3. every net retrained R times (seeds 0..R-1) with --train_config, and evaluated once, with its
@@ -166,6 +169,10 @@ def build_parser():
     p.add_argument("--reuse", nargs="+", default=[], metavar="QUALITY_JSON",
                    help="put the retrains of earlier benchmarks' quality.json (same recipe) into the cache first: "
                         "only nets they lack are retrained (e.g. tools/results/*/quality.json)")
+    p.add_argument("--searches_from", default=None, metavar="FOLDER",
+                   help="take each seed's finished search from this benchmark folder (run or packed) and re-derive "
+                        "it at --target instead of searching: a densenas search under the paper's cost term "
+                        "(target_mode none) whose config differs only in optim.sub_obj.target (tools.quality_retarget)")
     p.add_argument("--save", default=None, help="benchmark folder (cache and outputs); default runs/quality")
     return p
 
@@ -188,11 +195,16 @@ def resolve_args(args):
         raise InputError(f"--seeds {args.seeds}: the exact Wilcoxon test enumerates at most 24 seeds")
     from engine.train_loop import check_split_name
     check_split_name(args.test_split, "--test_split")
+    if args.searches_from and not args.target:
+        raise InputError("--searches_from re-derives finished searches at --target: give --target")
+    if args.searches_from and not os.path.isdir(os.path.join(args.searches_from, "searches")):
+        raise InputError(f"--searches_from {args.searches_from}: no searches/ folder (not a benchmark folder)")
     return args
 
 
 def check_inputs(args):
-    """Configs load, the data has every split, the target is feasible: fail before any unit runs."""
+    """Configs load, the data has every split, the target is feasible, the searches of --searches_from
+    fit: fail before any unit runs."""
     from configs import load_config
     from search_space.search_config import load_search_config
     from dataset.loader import check_data_root, resolve_data_root
@@ -201,6 +213,15 @@ def check_inputs(args):
     opts = list(args.opts) + ([f"optim.sub_obj.target={args.target:g}"] if args.target else [])
     cfg = load_search_config(args.config, opts)
     check_target(cfg, space_from_config(cfg), load_cost_for_search(cfg, space_from_config(cfg)))
+    if args.searches_from:
+        from tools.quality_retarget import check_retargetable, finished_search
+        for seed in range(1, args.seeds + 1):
+            source = finished_search(args.searches_from, seed)
+            if source:
+                check_retargetable(source, load_search_config(args.config, [f"train_params.seed={seed}"] + opts))
+            else:
+                print(f"--searches_from: seed {seed} has no finished search in {args.searches_from}: searched here",
+                      flush=True)
     tcfg = load_config(args.train_config, args.train_opts, kind="train")
     root = resolve_data_root(args.data_path, cfg, announce=True)  # generates the demo data once, here
     for split in ("train", "val", args.test_split):

@@ -7,6 +7,7 @@ import time
 
 from common.io import atomic_write_json, atomic_write_text
 from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank
+from tools.quality_retarget import rederived_fields, retarget_info
 
 
 def _diagnostics(run_dir: str, arch_start: int) -> dict:
@@ -29,7 +30,10 @@ def _diagnostics(run_dir: str, arch_start: int) -> dict:
 
 
 def _search_time_s(run_dir: str) -> float:
-    """Seconds of a search's epochs (history.json epoch_time_s; setup and derive not counted)."""
+    """Seconds of a search's epochs (history.json epoch_time_s; setup and derive not counted); 0 for a
+    search re-derived from another benchmark's (--searches_from: its compute is that benchmark's)."""
+    if retarget_info(run_dir):
+        return 0.0
     with open(os.path.join(run_dir, "history.json"), encoding="utf-8") as f:
         return float(sum(h.get("epoch_time_s") or 0.0 for h in json.load(f)))
 
@@ -48,7 +52,8 @@ def _compute(bench, searches: list, noise_seeds: int) -> dict:
     results = [bench.cached(t, r) for t, r in sorted(units)]
     retrain_s = [u["time_s"] for u in results]
     search_s = [_search_time_s(os.path.join(bench.save, s["run_dir"])) for s in searches]
-    return {"search_s": search_s, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
+    reused = sum(1 for s in searches if retarget_info(os.path.join(bench.save, s["run_dir"])))
+    return {"search_s": search_s, "searches_rederived": reused, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
             "retrain_units_resumed": sum(1 for u in results if u.get("resumed")),  # time before their stop: not known
             "retrain_units_imported": sum(1 for u in results if u.get("imported_from")),  # --reuse: run by another benchmark
             "retrain_s_mean": mean(retrain_s) if retrain_s else None,
@@ -125,6 +130,9 @@ def build_report(bench, raw: dict) -> dict:
                  "val_final": accs(searched_text, "val_top1_final"), "one_shot": one_shot[0],
                  "multi_branch_layers": _multi_branch_layers(searched_text), "depth": depth(searched_text),
                  "diagnostics": _diagnostics(run_dir, arch_start), "random": []}
+        moved = retarget_info(run_dir)
+        if moved:  # --searches_from: the history's per-epoch derives are the source's, at its target
+            entry.update(rederived_fields(run_dir, moved, entry["diagnostics"]))
         for r, shot in zip(randoms, one_shot[1:]):
             entry["random"].append(dict(r, acc=accs(r["net_config"]), val_final=accs(r["net_config"], "val_top1_final"),
                                         one_shot=shot, depth=depth(r["net_config"])))
@@ -317,7 +325,10 @@ def markdown(report: dict) -> str:
              f"{len(report['retrain_noise']['test_top1'])} seeds of one net; {report['retrain_time_s']:.0f} s per retrain."]
     c = report.get("compute")
     if c:
-        rows.append(f"Compute: {len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min, {c['retrain_units']} "
+        reused = c.get("searches_rederived") or 0
+        rows.append(f"Compute: {len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min"
+                    + (f" ({reused} re-derived from --searches_from, their time not counted)" if reused else "")
+                    + f", {c['retrain_units']} "
                     f"retrains {c['retrain_s_sum'] / 60:.0f} min (process time, {c['jobs']} jobs x {c['threads']} "
                     f"threads{_resumed_note(c)}); this invocation {c['wall_s_this_run'] / 60:.0f} min wall.")
 

@@ -76,6 +76,10 @@ class QualityUnits:
         if found:
             return found
         parent = os.path.join(self.save, "searches", f"seed_{seed}")
+        source = self.borrowed_search(seed)
+        if source:  # checked before the benchmark started (tools.benchmark_quality.check_inputs)
+            from tools.quality_retarget import retarget_search
+            return retarget_search(source, parent, self.a.target)
         partial = sorted(glob.glob(os.path.join(parent, "search-*", "checkpoint.pt")))
         cmd = [self.py, "-m", "run_apis.search", "--save", parent] + self._common()
         if partial:  # preempted: continue from its last epoch
@@ -88,6 +92,14 @@ class QualityUnits:
         if not found:
             raise UnitFailed(f"search seed {seed}: finished without history.json in {parent}")
         return found
+
+    def borrowed_search(self, seed: int) -> Optional[str]:
+        """--searches_from: that benchmark's finished search of ``seed``, re-derived here instead of
+        searching (tools.quality_retarget); None when not given or that seed has none."""
+        if not getattr(self.a, "searches_from", None):
+            return None
+        from tools.quality_retarget import finished_search
+        return finished_search(self.a.searches_from, seed)
 
     def retrain_key(self, net_text: str, seed: int) -> str:
         blob = json.dumps({"net": net_text, "recipe": self.recipe_hash, "seed": seed}, sort_keys=True)
