@@ -13,6 +13,7 @@ from typing import List, Optional
 
 from common.io import atomic_write_json
 from tools.child_runs import run_child
+from tools.quality_retarget import finished_search
 
 
 class UnitFailed(RuntimeError):
@@ -67,9 +68,7 @@ class QualityUnits:
 
     def search_dir(self, seed: int) -> Optional[str]:
         """The finished search run of ``seed`` (None when not finished)."""
-        runs = sorted(glob.glob(os.path.join(self.save, "searches", f"seed_{seed}", "search-*")))
-        done = [r for r in runs if os.path.isfile(os.path.join(r, "history.json"))]
-        return done[-1] if done else None
+        return finished_search(self.save, seed)
 
     def search(self, seed: int) -> str:
         found = self.search_dir(seed)
@@ -98,7 +97,6 @@ class QualityUnits:
         searching (tools.quality_retarget); None when not given or that seed has none."""
         if not getattr(self.a, "searches_from", None):
             return None
-        from tools.quality_retarget import finished_search
         return finished_search(self.a.searches_from, seed)
 
     def retrain_key(self, net_text: str, seed: int) -> str:
