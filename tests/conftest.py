@@ -17,10 +17,19 @@ def reference():
     return REFERENCE
 
 
+# Under pytest-xdist each worker is one of N processes on the machine's cores: torch's thread pool on
+# top oversubscribes them, and OpenMP's spin-waits then make small ops many times slower. So each
+# worker, and the processes its tests start, gets its share of the cores (at most 2, as before).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+TEST_THREADS = max(1, min(2, (os.cpu_count() or 1) // _WORKERS))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(TEST_THREADS))
+
+
 @pytest.fixture(autouse=True)
 def _small_threads():
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(TEST_THREADS)
     yield
 
 
