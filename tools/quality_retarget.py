@@ -81,9 +81,9 @@ def retarget_search(source_run: str, parent: str, target: float) -> str:
     from engine.search_outputs import derive_at_target
     from search_space import derive_from_params
     from search_space.budget import ArchProbs
-    result = load_search_result(source_run)
     if not os.path.isfile(os.path.join(source_run, "arch_params.json")):
         raise InputError(f"--searches_from: {source_run} has no arch_params.json (not a finished search)")
+    result = load_search_result(source_run)
     table = load_table(result, None)
     probs = ArchProbs.from_params(result.betas, result.head_alphas, result.stack_alphas)
     argmax = derive_from_params(result.space, result.betas, result.head_alphas, result.stack_alphas)
