@@ -52,7 +52,7 @@ def _compute(bench, searches: list, noise_seeds: int) -> dict:
     results = [bench.cached(t, r) for t, r in sorted(units)]
     retrain_s = [u["time_s"] for u in results]
     search_s = [_search_time_s(os.path.join(bench.save, s["run_dir"])) for s in searches]
-    reused = sum(1 for s in searches if retarget_info(os.path.join(bench.save, s["run_dir"])))
+    reused = sum(1 for s in searches if "rederived_from" in s)
     return {"search_s": search_s, "searches_rederived": reused, "retrain_units": len(retrain_s), "retrain_s_sum": sum(retrain_s),
             "retrain_units_resumed": sum(1 for u in results if u.get("resumed")),  # time before their stop: not known
             "retrain_units_imported": sum(1 for u in results if u.get("imported_from")),  # --reuse: run by another benchmark

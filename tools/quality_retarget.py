@@ -16,6 +16,7 @@ temporary folder and renamed into place: a stopped run leaves no half folder beh
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 from typing import Dict, Optional
@@ -114,7 +115,6 @@ def retarget_search(source_run: str, parent: str, target: float) -> str:
 
 def retarget_info(run_dir: str) -> Optional[dict]:
     """``retarget.json`` of a run folder, or None for a search that ran here."""
-    import json
     path = os.path.join(run_dir, RETARGET_FILE)
     if not os.path.isfile(path):
         return None
@@ -127,6 +127,7 @@ def rederived_fields(run_dir: str, moved: dict, diagnostics: dict) -> dict:
     with the final derived net's (skip share, depth) recomputed at this target from the final
     architecture parameters. The history's per-epoch derives were made at the source's target, so
     when the derived net last changed at this target is not known: None."""
+    import torch
     from engine.derive_run import load_search_result
     from models import load_net_config
     from search_space.diagnostics import collapse_stats
@@ -134,7 +135,6 @@ def rederived_fields(run_dir: str, moved: dict, diagnostics: dict) -> dict:
     if not diagnostics:
         return out
     result = load_search_result(run_dir)
-    import torch
     alphas = [[torch.tensor(a, dtype=torch.float64) for a in group] for group in (result.head_alphas, result.stack_alphas)]
     stats = collapse_stats(result.space, *alphas, load_net_config(run_dir))
     out["diagnostics"] = dict(diagnostics, skip_share_final=stats["skip_share"], depth_blocks_final=stats["depth_blocks"],

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 from common.io import atomic_write_json
 from tools.child_runs import run_child
-from tools.quality_retarget import finished_search
+from tools.quality_retarget import finished_search, retarget_search
 
 
 class UnitFailed(RuntimeError):
@@ -77,7 +77,6 @@ class QualityUnits:
         parent = os.path.join(self.save, "searches", f"seed_{seed}")
         source = self.borrowed_search(seed)
         if source:  # checked before the benchmark started (tools.benchmark_quality.check_inputs)
-            from tools.quality_retarget import retarget_search
             return retarget_search(source, parent, self.a.target)
         partial = sorted(glob.glob(os.path.join(parent, "search-*", "checkpoint.pt")))
         cmd = [self.py, "-m", "run_apis.search", "--save", parent] + self._common()
