@@ -65,7 +65,10 @@ SEARCH_DEFAULTS = {
         # this project: which paths a weight step trains (search_space/weight_sharing.py); uniform = each
         # method's own sampling (the paper's for densenas)
         "weight_sharing": {"strategy": "uniform", "warmup_steps": 0, "hold_steps": 25, "sandwich_random": 2,
-                           "distill": True, "route_hold_steps": 1},
+                           "distill": True, "route_hold_steps": 1,
+                           # opt-in: MBConv candidates of a layer as slices of one superkernel
+                           # (search_space/entangled.py); false = the paper's independent op weights
+                           "entangle": False},
         "softmax_temp": 1.0,
         "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
                              "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],

@@ -101,12 +101,49 @@ def write_derived(folder: str, net_config, info: dict) -> None:
                     + (f" (budget {info['budget']:g})" if info.get("budget") is not None else ""))
 
 
+INHERITED = "inherited_weights.pt"
+
+
+def load_supernet(result: SearchResult):
+    """The super network of a search run with its weights (``checkpoint.pt``: the last epoch's, or a
+    stopped run's step-level state) and the arch params saved with them."""
+    from common.io import load_file
+    from search_space import build_super_network
+    ckpt = os.path.join(result.run_dir, "checkpoint.pt")
+    if not os.path.isfile(ckpt):
+        raise InputError(f"--load_path {result.run_dir}: no checkpoint.pt (the super network's weights); "
+                         "a packed search keeps its arch params only")
+    state = load_file(ckpt)
+    model = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(model, dict):
+        raise InputError(f"{ckpt}: not a search checkpoint (no 'model' state)")
+    net = build_super_network(result.cfg)
+    try:
+        net.load_state_dict(model)
+    except RuntimeError as e:
+        raise InputError(f"{ckpt}: not the super network of {os.path.join(result.run_dir, 'config.yaml')} "
+                         f"({str(e).strip().splitlines()[0][:160]})") from None
+    return net
+
+
+def write_inherited(folder: str, supernet, net_config) -> dict:
+    """``folder/inherited_weights.pt``: the derived net's weights taken from ``supernet``
+    (``search_space.subnet.inherited_weights``); returns the fields derived.json records."""
+    from common.io import atomic_torch_save
+    from search_space.subnet import inherited_weights
+    state, exact = inherited_weights(supernet, net_config)
+    atomic_torch_save(state, os.path.join(folder, INHERITED))
+    return {"inherited_weights": INHERITED, "inherited_exact": exact}
+
+
 def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str] = None,
                max_cost: Optional[float] = None, budgets: Sequence[float] = (), topk: int = 1,
-               measure_latency: bool = False, window: Optional[float] = None) -> List[dict]:
+               measure_latency: bool = False, window: Optional[float] = None,
+               with_weights: bool = False) -> List[dict]:
     """Everything is checked before anything is written. Returns one record per written net.
     ``window`` (a tolerance in (0, 1)): per budget X, the best architecture with cost in
-    [X * (1 - window), X] (search_space.cost_window) instead of the best with cost <= X."""
+    [X * (1 - window), X] (search_space.cost_window) instead of the best with cost <= X.
+    ``with_weights``: each net also gets ``inherited_weights.pt`` from the run's super network."""
     from search_space import derive_from_params
     from search_space.budget import ArchProbs, arch_log_score, best_within, pareto_fronts
     from search_space.cost_window import best_in_window, window_bounds
@@ -126,6 +163,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
         raise InputError(f"--load_path {run_dir}: an nse search derives its nets from one-shot Pareto fronts at the "
                          "end of its rounds (pareto/, pareto.json there); its gates are not softmax alphas to derive from")
     table = load_table(result, table_path)
+    supernet = load_supernet(result) if with_weights else None
     if measure_latency:
         from latency.measure import table_device
         table_device(table)
@@ -174,6 +212,9 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                 from latency.measure import measure_on_table_device
                 info.update(measure_on_table_device(net_config, table, result.space.num_classes))
             target = folder if rank == 1 else os.path.join(folder, "topk", str(rank))
+            if supernet is not None:
+                os.makedirs(target, exist_ok=True)
+                info.update(write_inherited(target, supernet, net_config))
             write_derived(target, net_config, info)
             records.append(dict(info, folder=target, rank=rank))
     if budgets:

@@ -29,6 +29,7 @@ class RunOptions:
     stop_after: int = 0  # stop after this many epochs in this invocation (resume later); 0 = run to the end
     measure_latency: bool = False  # time the final derived network on the cost table's device
     test_split: Optional[str] = None  # retrain: a held-out split evaluated once, with the final weights
+    init_weights: Optional[str] = None  # retrain: start from these weights (e.g. inherited from a super network)
 
 
 def resolve_channels_last(flag: Optional[bool], device: torch.device, amp: bool) -> bool:

@@ -90,6 +90,9 @@ class SearchOutputs:
         from models.plot import plot_net_config
         rd = self.run_dir
         atomic_write_text(os.path.join(rd, "net_config"), net_config.to_text())
+        if self.method.name != "nse":  # nse's net_config is its round's Pareto pick, written at the round's end
+            from engine.derive_run import write_inherited
+            write_inherited(rd, self.net, net_config)  # inherited_weights.pt: the super network's, on this net
         atomic_write_json(os.path.join(rd, "arch_params.json"), dict(_arch_state(self.net), epoch=epoch))
         atomic_write_json(os.path.join(rd, "derived.json"), dict(info, epoch=epoch))
         plot_net_config(net_config, os.path.join(rd, "arch.png"),

@@ -18,9 +18,11 @@ class OneShotScorer:
     batches of ``search_train``, evaluated on a fixed random subset of ``eval_images`` images of
     ``search_val`` (lists are sorted by class: a prefix would hold only the first classes)."""
 
-    def __init__(self, cfg, root: str, recal_batches: int = 10, eval_images: int = 2000, device: str = "cpu"):
+    def __init__(self, cfg, root: str, recal_batches: int = 10, eval_images: int = 2000, device: str = "cpu",
+                 readout: str = "prob"):
         from torch.utils.data import Subset
         from dataset.loader import build_dataset, build_loader
+        self.readout = readout  # how a head carries its route (search_space.subnet.set_route_readout)
         self.dev = torch.device(device)
         self.recal_batches = recal_batches
         bs = cfg.data.batch_size
@@ -34,9 +36,12 @@ class OneShotScorer:
         from dataset.loader import DevicePrefetcher
         from engine.metrics import evaluate
         from models import load_net_config
-        from search_space.subnet import extract_subnet, recalibrate_bn, take
+        from search_space.subnet import extract_subnet, recalibrate_bn, set_route_readout, take
         nc = net_config if hasattr(net_config, "to_text") else load_net_config(net_config)
-        sub = extract_subnet(net, nc).to(self.dev)
+        sub = extract_subnet(net, nc)
+        if self.readout != "prob":
+            set_route_readout(sub, net, nc, self.readout)
+        sub = sub.to(self.dev)
         self.train.sampler.set_epoch(0)  # the same calibration batches for every architecture
         recalibrate_bn(sub, take(DevicePrefetcher(self.train, self.dev), self.recal_batches))
         return evaluate(sub, DevicePrefetcher(self.val, self.dev), self.dev)["top1"]

@@ -37,6 +37,7 @@ class TrainRun:
         if opts.test_split:
             check_split_name(opts.test_split, "--test_split")
             check_data_root(self.data_root, (opts.test_split,), cfg.data.val_data_type)
+        init_state = _check_init_weights(net_config, cfg, opts.init_weights) if opts.init_weights else None
         ctx = open_run("retrain", cfg, opts, self.info)
         self.run_dir, self.log, self.tb, self.ckpt, resume_dir = (ctx.run_dir, ctx.log, ctx.tb, ctx.ckpt,
                                                                    ctx.resume_dir)
@@ -46,7 +47,12 @@ class TrainRun:
         torch.manual_seed(seed)
         tp, o = cfg.train_params, cfg.optim
         self.model = build_model(net_config, num_classes=cfg.data.num_classes, dropout=tp.dropout,
-                                 bn_momentum=o.bn_momentum, bn_eps=o.bn_eps).to(self.device)
+                                 bn_momentum=o.bn_momentum, bn_eps=o.bn_eps)
+        if opts.init_weights and not resume_dir:  # a resumed run continues from its own checkpoint
+            from models.state_dict import load_weights
+            load_weights(self.model, opts.init_weights, init_state)
+            self.log.info(f"initial weights: {opts.init_weights}")
+        self.model = self.model.to(self.device)
         if opts.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model
@@ -239,6 +245,16 @@ def check_split_name(split: str, option: str) -> None:
     import re
     if not re.fullmatch(r"[A-Za-z0-9_-]+", split or ""):
         raise InputError(f"{option} {split!r}: a split name (a folder or lists/<name>.txt under --data_path)")
+
+
+def _check_init_weights(net_config, cfg, path: str) -> dict:
+    """--init_weights read (weights_only) and checked against the net before a run folder exists."""
+    from models import build_model
+    from models.state_dict import load_weights, read_state_dict
+    state = read_state_dict(path)
+    with torch.random.fork_rng(devices=[]):  # the run's own init stream stays as without the check
+        load_weights(build_model(net_config, num_classes=cfg.data.num_classes), path, state)
+    return state
 
 
 def run_retrain(cfg, net_config, opts: RunOptions) -> str:

@@ -7,6 +7,7 @@ within a cost budget, or one per budget from a single search.
     python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16 --window 0.05  # cost in [0.95X, X]
     python -m run_apis.derive --load_path runs/search-X --max_cost 12 --topk 3 --measure_latency
     python -m run_apis.derive --load_path runs/search-X --random 10 --max_cost 12 --window 0.05  # baseline
+    python -m run_apis.derive --load_path runs/search-X --max_cost 12 --with_weights  # + inherited_weights.pt
 
 The score of an architecture is the product of its route probabilities and of its chosen ops'
 probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
@@ -50,6 +51,10 @@ def build_parser():
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN/derive)")
     p.add_argument("--measure_latency", action="store_true",
                    help="also time each derived network on the table's device (same statistic as profile --measure)")
+    p.add_argument("--with_weights", action="store_true",
+                   help="also write inherited_weights.pt beside each net_config: the net's weights taken from the "
+                        "run's super network (checkpoint.pt), route probabilities folded in; fine-tune it with "
+                        "run_apis.retrain --init_weights, evaluate it with run_apis.validation --weights")
     p.add_argument("--json", action="store_true", help="print one JSON list of the written networks")
     return p
 
@@ -63,7 +68,7 @@ def main(argv=None):
         return _random(args)
     budgets = parse_budgets(args.budgets) if args.budgets else ()
     records = derive_run(args.load_path, args.out, args.table, args.max_cost, budgets, args.topk,
-                         args.measure_latency, args.window)
+                         args.measure_latency, args.window, args.with_weights)
     if args.json:
         print(json.dumps(records))
         return
@@ -88,9 +93,9 @@ def main(argv=None):
 def _random(args):
     from engine.derive_run import derive_random
     from common.errors import InputError
-    if args.budgets or args.topk != 1 or args.measure_latency:
+    if args.budgets or args.topk != 1 or args.measure_latency or args.with_weights:
         raise InputError("--random draws at one cost: use it with --max_cost [--window], not --budgets/--topk/"
-                         "--measure_latency")
+                         "--measure_latency/--with_weights")
     records = derive_random(args.load_path, args.random, args.max_cost, args.window, args.seed, args.out, args.table)
     if args.json:
         print(json.dumps(records))

@@ -1,7 +1,8 @@
-r"""Retrain a derived network from scratch.
+r"""Retrain a derived network from scratch (or fine-tune it from --init_weights).
 
     python -m run_apis.retrain --load_path runs/search-X     # a search run's net_config, demo data + demo config
     python -m run_apis.retrain --net_config densenas_a      # a zoo architecture
+    python -m run_apis.retrain --load_path runs/search-X --init_weights runs/search-X/inherited_weights.pt
     python -m run_apis.retrain --net_config densenas_a --data_path /data/imagenet \
         --config configs/imagenet_train_cfg.yaml
     torchrun --nproc_per_node 8 -m run_apis.retrain --load_path ... --data_path ...
@@ -34,6 +35,10 @@ def build_parser():
     p.add_argument("--test_split", default=None, metavar="SPLIT",
                    help="after the last epoch, evaluate the final weights once on this held-out split (e.g. test: "
                         "DATA/test/ or DATA/lists/test.txt); never used for model selection; results.json 'test'")
+    p.add_argument("--init_weights", default=None, metavar="FILE",
+                   help="start from these weights instead of a random init: a state_dict of this net_config, e.g. "
+                        "the super network's weights a search or run_apis.derive --with_weights wrote "
+                        "(inherited_weights.pt); loaded with weights_only, keys and shapes checked")
     p.add_argument("--stop_after_epochs", type=int, default=0, metavar="N",
                    help="stop after N epochs in this invocation; continue with --resume")
     return p
@@ -58,7 +63,8 @@ def main(argv=None):
     net_config = load_net_config(source)
     run_dir = run_retrain(cfg, net_config, RunOptions(args.data_path, args.save, resume_dir, args.device,
                                                       args.amp, args.channels_last, args.quiet,
-                                                      args.stop_after_epochs, test_split=args.test_split))
+                                                      args.stop_after_epochs, test_split=args.test_split,
+                                                      init_weights=args.init_weights))
     print(run_dir)
 
 

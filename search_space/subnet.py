@@ -24,7 +24,8 @@ from torch import nn
 
 from models.densenas import DerivedNetwork
 from models.net_config import NetConfig
-from models.operations import branches, is_multi_branch
+from models.operations import BasicBlock, Bottleneck, MBConv, MultiBranch, branches, is_multi_branch
+from search_space.entangled import materialize
 
 
 class Scaled(nn.Module):
@@ -61,13 +62,13 @@ def _copy(dst: nn.Module, src: nn.Module) -> None:
 
 
 def _copy_op(dst: nn.Module, candidates, names, op: str) -> None:
-    """A layer's weights from its mixed op's candidates; a multi-branch layer takes each branch
-    from the body of that op's candidate (an MBConv's body is the branch, its residual the cell's)."""
+    """A layer's weights from its mixed op's candidates (an entangled candidate's slices, copied);
+    a multi-branch layer takes each branch from the body of that op's candidate (an MBConv's body is the branch, its residual the cell's)."""
     if is_multi_branch(op):
         for branch, name in zip(dst.branches, branches(op)):
-            _copy(branch, candidates[names.index(name)].body)
+            _copy(branch, materialize(candidates[names.index(name)]).body)
     else:
-        _copy(dst, candidates[names.index(op)])
+        _copy(dst, materialize(candidates[names.index(op)]))
 
 
 @torch.no_grad()
@@ -101,6 +102,80 @@ def extract_subnet(supernet, net_config: NetConfig) -> DerivedNetwork:
     model.classifier.weight.data.copy_(supernet.classifier.weight.data * branch_weight)
     model.classifier.bias.data.copy_(supernet.classifier.bias.data)
     return model
+
+
+READOUTS = ("prob", "unit", "dense_sum")
+
+
+@torch.no_grad()
+def set_route_readout(model: DerivedNetwork, supernet, net_config: NetConfig, readout: str) -> None:
+    """Re-scale the heads of an extracted net (:func:`extract_subnet`): ``prob`` keeps the route
+    probability (what the super network computes on that path alone); ``unit`` scale 1;
+    ``dense_sum`` the sum of the probabilities of *every* route into that block, i.e. the total
+    weight the block's input had in the dense super network, carried by the one route (a probe of
+    the residual balance a single route changes)."""
+    if readout not in READOUTS:
+        raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+    from search_space.derive import map_to_space
+    space = supernet.space
+    path, _ = map_to_space(space, net_config)
+    probs = [p.detach().cpu() for p in supernet.route_probs()]
+    heads = [stage[0] for stage in model.blocks if isinstance(stage[0], Scaled)]
+    for head, (src, dst) in zip(heads, zip(path[:-2], path[1:-1])):
+        if readout == "unit":
+            head.scale.fill_(1.0)
+        elif readout == "dense_sum":
+            head.scale.fill_(float(sum(probs[s][space.route_index(s, dst)] for s in space.in_routes[dst])))
+        else:
+            head.scale.fill_(float(probs[src][space.route_index(src, dst)]))
+
+
+def _scale_bn(bn: nn.BatchNorm2d, s: float) -> None:
+    bn.weight.data.mul_(s)
+    bn.bias.data.mul_(s)
+
+
+def _fold_scale(op: nn.Module, s: float) -> bool:
+    """Multiply ``op``'s output by ``s`` > 0 through its last BNs; True when that is exact. Exact
+    unless an identity path joins the output: s * (x + f(x)) has no plain-net form, and then only
+    the body is scaled (s * f(x) + x)."""
+    if isinstance(op, MBConv):
+        _scale_bn(op.body[-1][1], s)
+        return not op.use_residual
+    if isinstance(op, MultiBranch):
+        for branch in op.branches:
+            _scale_bn(branch[-1][1], s)
+        return not op.use_residual
+    if isinstance(op, (BasicBlock, Bottleneck)):  # relu(s*a + s*b) = s * relu(a + b) for s > 0
+        _scale_bn(op.body[-1], s)
+        if isinstance(op.shortcut, nn.Sequential):
+            _scale_bn(op.shortcut[1], s)
+            return True
+        return False
+    raise ValueError(f"cannot fold a route probability into a {type(op).__name__} head")
+
+
+@torch.no_grad()
+def fold_route_scales(model: DerivedNetwork) -> bool:
+    """Replace every :class:`Scaled` head of an extracted net by the op with the scale folded into
+    its weights, so the net is a plain :class:`DerivedNetwork` (its state_dict loads into one built
+    from the net_config). Returns whether every fold was exact (see :func:`_fold_scale`)."""
+    exact = True
+    for stage in model.blocks:
+        if isinstance(stage[0], Scaled):
+            exact &= _fold_scale(stage[0].module, float(stage[0].scale))
+            stage[0] = stage[0].module
+    return exact
+
+
+def inherited_weights(supernet, net_config: NetConfig):
+    """``(state_dict, exact)``: the weights a plain network of ``net_config`` inherits from
+    ``supernet`` (route probabilities folded in, BN statistics as the super network has them);
+    ``exact``: its eval-mode logits equal the super network's on that path (no residual head)."""
+    with torch.random.fork_rng(devices=[]):  # building the net draws an init: keep the caller's stream
+        model = extract_subnet(supernet, net_config)
+    exact = fold_route_scales(model)
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, exact
 
 
 @torch.no_grad()

@@ -15,67 +15,20 @@ from torch import nn
 
 from models.operations import OPS, Conv1x1, batch_norm, conv_bn, he_fout_init, set_bn
 from search_space.chained_cost import CostTensors, chained_cost
+from search_space.mixed_op import MixedOp
 from search_space.sampling import kept_weights, rescale_kept, sample_ops
 from search_space.topology import SearchSpace, space_from_config
 
 MODES = ("weight", "arch", "eval")
 
 
-class MixedOp(nn.Module):
-    """Candidate ops of one position (block ``src`` -> width of block ``dst``). Runs only the
-    kept ops, weighted."""
-
-    def __init__(self, ops: List[str], space: SearchSpace, src: int, dst: int, stride: int):
-        super().__init__()
-        self.candidates = nn.ModuleList(OPS[op](*space.op_channels(op, src, dst), stride, affine=False)
-                                        for op in ops)
-        # Identity-compatible position (stride 1, same width): the MBConv candidates add their input.
-        self.residual = stride == 1 and space.width(src) == space.width(dst)
-
-    def forward(self, x, kept: List[int], weights: Optional[torch.Tensor]):
-        if weights is None:  # a single op with weight 1 (weight step, one sample)
-            return self.candidates[kept[0]](x)
-        out = None
-        for j, i in enumerate(kept):
-            y = weights[j] * self.candidates[i](x)
-            out = y if out is None else out + y
-        return out
-
-    def combination(self, x, ops: List[int], outs: dict):
-        """A multi-branch layer of ``ops`` (``outs``: their outputs by index), as
-        :class:`models.operations.MultiBranch` computes it from the candidates (which add their
-        input in a residual position): the mean of the ops; residual, (x + sum of bodies) / (n + 1);
-        one op alone is that op; no op (residual positions only) is the identity."""
-        n = len(ops)
-        if n == 0:
-            return x
-        total = outs[ops[0]]
-        for i in ops[1:]:
-            total = total + outs[i]
-        if not self.residual:
-            return total / n
-        return total if n == 1 else (total - (n - 1) * x) / (n + 1)
-
-    def forward_combination(self, x, sel: List[int], unsel: Optional[List[int]], gates):
-        """The ``sel`` combination's output; with ``unsel`` (NSE's arch step) also the other
-        combination, without grad: ``y_sel * gates[0] + sg(y_unsel) * gates[1]``."""
-        outs = {i: self.candidates[i](x) for i in sel}
-        y = self.combination(x, sel, outs)
-        if unsel is None:
-            return y
-        with torch.no_grad():
-            outs_u = {i: outs[i].detach() if i in outs else self.candidates[i](x) for i in unsel}
-            y_u = self.combination(x.detach(), unsel, outs_u)
-        return y * gates[0] + y_u * gates[1]
-
-
 class RoutingBlock(nn.Module):
-    def __init__(self, space: SearchSpace, k: int):
+    def __init__(self, space: SearchSpace, k: int, entangle: bool = False):
         super().__init__()
         self.sources = space.in_routes[k]
-        self.head = nn.ModuleList(MixedOp(space.head_ops, space, src, k, space.stride(src, k))
+        self.head = nn.ModuleList(MixedOp(space.head_ops, space, src, k, space.stride(src, k), entangle)
                                   for src in self.sources)
-        self.stack = nn.ModuleList(MixedOp(space.stack_ops, space, k, k, 1)
+        self.stack = nn.ModuleList(MixedOp(space.stack_ops, space, k, k, 1, entangle)
                                    for _ in range(space.num_layers[k]))
 
 
@@ -98,15 +51,16 @@ def _rows(alphas) -> Optional[torch.Tensor]:
 class SuperNetwork(nn.Module):
     def __init__(self, space: SearchSpace, softmax_temp: float = 1.0, weight_sample_num: int = 1,
                  arch_sample_num: int = 2, sample_policy: str = "prob",
-                 bn_momentum: float = 0.1, bn_eps: float = 1e-3, seed: int = 0):
+                 bn_momentum: float = 0.1, bn_eps: float = 1e-3, seed: int = 0, entangle: bool = False):
         super().__init__()
         self.space = space
+        self.entangle = entangle
         self.softmax_temp = softmax_temp
         self.weight_sample_num = weight_sample_num
         self.arch_sample_num = arch_sample_num
         self.sample_policy = sample_policy
         self.input_block = _input_block(space)
-        self.blocks = nn.ModuleList(RoutingBlock(space, k) for k in space.routing_blocks)
+        self.blocks = nn.ModuleList(RoutingBlock(space, k, entangle) for k in space.routing_blocks)
         self.final_branches = nn.ModuleList(Conv1x1(space.width(src), space.width(space.final), affine=False)
                                             for src in space.in_routes[space.final])
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -397,4 +351,5 @@ def build_super_network(cfg, seed: Optional[int] = None) -> SuperNetwork:
     return SuperNetwork(space_from_config(cfg), softmax_temp=sp.softmax_temp,
                         weight_sample_num=sp.weight_sample_num, arch_sample_num=sp.arch_sample_num,
                         sample_policy=sp.sample_policy, bn_momentum=cfg.optim.bn_momentum,
-                        bn_eps=cfg.optim.bn_eps, seed=cfg.train_params.seed if seed is None else seed)
+                        bn_eps=cfg.optim.bn_eps, seed=cfg.train_params.seed if seed is None else seed,
+                        entangle=bool(sp.weight_sharing.entangle))

@@ -22,6 +22,10 @@
   paper's weight step runs every route of the dense space, summed. ``route_hold_steps``: a new
   route path every N steps (ops are still drawn every step; N above the budget = one fixed route);
 
+``entangle`` (any strategy, default false = the paper): the MBConv candidates of each mixed op are
+slices of one superkernel (``search_space.entangled``), so whichever op a step runs trains weights
+the layer's other candidates use too.
+
 ``warmup_steps`` (any strategy): the first N weight steps of the run train the continuous super
 network instead -- every op of every mixed op, weighted by softmax(alpha) as an all-ops arch step
 weighs them (alpha detached) -- before sampling starts.
@@ -48,6 +52,8 @@ def check_config(ws) -> None:
     if ws.strategy not in STRATEGIES:
         raise ConfigError(f"config key '{key}.strategy': unknown strategy {ws.strategy!r} "
                           f"(known: {', '.join(STRATEGIES)})")
+    if not isinstance(ws.entangle, bool):
+        raise ConfigError(f"config key '{key}.entangle': must be true or false, got {ws.entangle!r}")
     for name, lo in (("warmup_steps", 0), ("hold_steps", 1), ("sandwich_random", 0), ("route_hold_steps", 1)):
         if ws[name] < lo:
             raise ConfigError(f"config key '{key}.{name}': must be at least {lo}, got {ws[name]}")
@@ -123,4 +129,5 @@ def soft_target_ce(logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.
 
 def candidate_sizes(net) -> List[List[int]]:
     """Parameter count of every candidate op of every mixed op (row order)."""
-    return [[sum(p.numel() for p in op.parameters()) for op in m.candidates] for m in net.mixed_ops()]
+    from search_space.entangled import param_count
+    return [[param_count(op) for op in m.candidates] for m in net.mixed_ops()]

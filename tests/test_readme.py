@@ -1,6 +1,7 @@
-"""The README's commands: every one parses with the current options; the cheap ones run as
-written on the demo data (run folders and output paths substituted)."""
+"""The commands of the README and of the docs pages (docs/*.md): every one parses with the current
+options; the cheap ones run as written on the demo data (run folders and output paths substituted)."""
 import argparse
+import glob
 import importlib
 import os
 import re
@@ -11,10 +12,11 @@ import pytest
 from tests.conftest import ROOT
 
 README = os.path.join(ROOT, "README.md")
+PAGES = [README] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 
 
 def readme_commands():
-    text = open(README, encoding="utf-8").read()
+    text = "\n".join(open(p, encoding="utf-8").read() for p in PAGES)
     cmds = []
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         joined = re.sub(r"\\\n\s*", " ", block)

@@ -3,6 +3,8 @@ vs the same sampled sub-network run as a plain static network, in three settings
 channels_last, channels_last + autocast).
 
     python -m tools.benchmark_search [--device cpu|cuda] [--batch_size 16] [--steps 5] [--amp]
+    python -m tools.benchmark_search --config configs/fashion_mnist_search.yaml --input_size 32 \
+        --batch_size 64 --threads 1 --steps 30 --opts search_params.weight_sharing.entangle=true
 
 Prints images/s, the overhead of the search machinery over the static sub-network, and the
 speed-up of each setting over plain fp32 NCHW.
@@ -79,11 +81,17 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=5, help="timed steps per setting")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--amp", action="store_true", help="only the autocast setting")
+    p.add_argument("--config", default=os.path.join(ROOT, "configs", "imagenet_search_cfg_mbv2.yaml"),
+                   help="search config of the super network (default: the paper's MBV2 space)")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. search_params.weight_sharing.entangle=true")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = resolve_device(a.device)
     bs = a.batch_size or (16 if dev.type == "cpu" else 64)
-    cfg = load_config(os.path.join(ROOT, "configs", "imagenet_search_cfg_mbv2.yaml"),
-                      [f"data.input_size={a.input_size}"])
+    cfg = load_config(a.config, [f"data.input_size={a.input_size}"] + list(a.opts))
     torch.manual_seed(0)
     net = build_super_network(cfg).to(dev)
     table = flops_table(space_from_config(cfg), a.input_size)
@@ -98,7 +106,7 @@ def main(argv=None):
     settings = [("fp32 NCHW", False, False), ("channels_last", True, False), ("channels_last+autocast", True, True)]
     if a.amp:
         settings = [settings[0], settings[2]]
-    print(f"MBV2 super network, {a.input_size}px, batch {bs}, device {dev}, threads {torch.get_num_threads()}")
+    print(f"{os.path.basename(a.config)} {' '.join(a.opts)}: super network, {a.input_size}px, batch {bs}, device {dev}, threads {torch.get_num_threads()}")
     base = {}
     for name, cl, amp in settings:
         fmt = torch.channels_last if cl else torch.contiguous_format

@@ -26,7 +26,9 @@ sandwich (BigNAS, in-place distillation), hold (one uniform path per 25 steps), 
 route path and its ops per step, nothing else runs: SPOS in the routed space), fixed_route (single_path
 with one route path for the whole run: ops still drawn every step), warmup (the
 continuous super network for the first quarter of the steps, then uniform), fixed (one uniform path
-for the whole run: the single-path reference, not a weight-sharing strategy).
+for the whole run: the single-path reference, not a weight-sharing strategy). Each also as
+<name>_entangled: the same with search_params.weight_sharing.entangle=true (the MBConv candidates of
+a layer as slices of one superkernel).
 """
 from __future__ import annotations
 
@@ -53,6 +55,9 @@ STRATEGIES = {"uniform": lambda steps: [],
               "single_path": lambda steps: [WS + "strategy=single_path"],
               "fixed_route": lambda steps: [WS + "strategy=single_path", WS + f"route_hold_steps={steps + 1}"],
               "fixed": lambda steps: [WS + "strategy=hold", WS + f"hold_steps={steps + 1}"]}
+# Each strategy with entangled op weights (search_space.entangled): "<strategy>_entangled".
+STRATEGIES.update({f"{name}_entangled": (lambda f: lambda steps: f(steps) + [WS + "entangle=true"])(fn)
+                   for name, fn in list(STRATEGIES.items())})
 QUICK = {"config": "configs/demo_search.yaml", "ranking": "runs/ranking-quick/ranking.json", "steps": 12,
          "eval_every": 6, "probe": 2, "recal_batches": 2, "eval_images": 64, "save": "runs/supernet-quick",
          "strategies": ["uniform", "fair"], "proxy_batch": 16}

@@ -3,6 +3,8 @@ r"""Diagnostic: does a single route of the super network learn when its ops are 
     python -m tools.probe_single_route --data_path data/fashion_mnist --mode fixed_ops
     python -m tools.probe_single_route --data_path data/fashion_mnist --mode redraw_ops --lr 0.01
     python -m tools.probe_single_route --data_path data/fashion_mnist --mode redraw_ops --momentum 0
+    python -m tools.probe_single_route --data_path data/fashion_mnist --mode redraw_ops --steps 300 \
+        --opts search_params.weight_sharing.entangle=true
 
 One route path of the space (drawn once, uniformly) runs alone (``SuperNetwork.restrict_to_path``)
 for --steps weight steps at a constant learning rate; ``fixed_ops``: one op per mixed op drawn once,
@@ -33,6 +35,8 @@ def main(argv=None):
     p.add_argument("--lr", type=float, default=0.05, help="constant SGD learning rate")
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     p.add_argument("--seed", type=int, default=2, help="init and data seed")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="config overrides, e.g. search_params.weight_sharing.entangle=true")
     a = p.parse_args(argv)
     import torch
     from dataset.loader import DevicePrefetcher, build_dataset, build_loader, resolve_data_root
@@ -42,7 +46,7 @@ def main(argv=None):
     from search_space.search_config import load_search_config
     from search_space.weight_sharing import route_path, uniform_path
     torch.set_num_threads(1)
-    cfg = load_search_config(a.config)
+    cfg = load_search_config(a.config, a.opts)
     torch.manual_seed(a.seed)
     net, space = build_super_network(cfg), space_from_config(cfg)
     method = build_method(cfg, net, load_cost_for_search(cfg, space))
@@ -56,7 +60,8 @@ def main(argv=None):
     g = torch.Generator().manual_seed(0)
     choices = method.op_choices()
     ops, path = uniform_path(choices, g), route_path(space, g)
-    print(f"route path {path}, mode {a.mode}, lr {a.lr:g}, momentum {a.momentum:g}")
+    print(f"route path {path}, mode {a.mode}, lr {a.lr:g}, momentum {a.momentum:g}"
+          + (f", {' '.join(a.opts)}" if a.opts else ""))
     step, correct, seen, epoch = 0, 0, 0, 0
     while step < a.steps:
         loader.sampler.set_epoch(epoch)

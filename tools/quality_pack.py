@@ -27,7 +27,8 @@ if __package__ in (None, ""):  # also runnable as a script
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 
-SEARCH_FILES = ("config.yaml", "arch_params.json", "derived.json", "net_config", "history.json")
+SEARCH_FILES = ("config.yaml", "arch_params.json", "derived.json", "net_config", "history.json",
+                "inherited_weights.pt")  # the derived net's weights from the super network (~1 MB on Fashion-MNIST)
 RETRAIN_FILES = ("result.json", "net_config")
 
 

@@ -104,6 +104,8 @@ def retarget_search(source_run: str, parent: str, target: float) -> str:
         shutil.copy2(os.path.join(source_run, name), os.path.join(tmp, name))
     if os.path.isfile(os.path.join(source_run, "checkpoint.pt")):
         _link_or_copy(os.path.join(source_run, "checkpoint.pt"), os.path.join(tmp, "checkpoint.pt"))
+        from engine.derive_run import load_search_result, load_supernet, write_inherited
+        write_inherited(tmp, load_supernet(load_search_result(tmp)), chosen)  # the re-derived net's weights
     write_derived(tmp, chosen, info)
     atomic_write_json(os.path.join(tmp, RETARGET_FILE), {
         "source": os.path.abspath(source_run), "source_target": source_target, "target": target,

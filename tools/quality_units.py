@@ -20,6 +20,15 @@ class UnitFailed(RuntimeError):
     pass
 
 
+def file_hash(path: str) -> str:
+    """sha256 of a file's bytes (first 16 hex digits)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def run_unit(cmd: List[str], log_path: str, threads: int) -> str:
     """Run a project command in a child process (no shell); its output goes to ``log_path``. A stop
     signal of this process stops it too (``tools.child_runs``)."""
@@ -98,34 +107,41 @@ class QualityUnits:
             return None
         return finished_search(self.a.searches_from, seed)
 
-    def retrain_key(self, net_text: str, seed: int) -> str:
-        blob = json.dumps({"net": net_text, "recipe": self.recipe_hash, "seed": seed}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    def retrain_key(self, net_text: str, seed: int, init: Optional[str] = None) -> str:
+        """The unit's cache key; ``init``: the hash of its initial weights (None: from scratch)."""
+        unit = {"net": net_text, "recipe": self.recipe_hash, "seed": seed}
+        if init:
+            unit["init"] = init
+        return hashlib.sha256(json.dumps(unit, sort_keys=True).encode()).hexdigest()[:16]
 
-    def retrain_dir(self, net_text: str, seed: int) -> str:
-        return os.path.join(self.save, "retrains", self.retrain_key(net_text, seed))
+    def retrain_dir(self, net_text: str, seed: int, init: Optional[str] = None) -> str:
+        return os.path.join(self.save, "retrains", self.retrain_key(net_text, seed, init))
 
-    def cached(self, net_text: str, seed: int) -> Optional[dict]:
-        path = os.path.join(self.retrain_dir(net_text, seed), "result.json")
+    def cached(self, net_text: str, seed: int, init: Optional[str] = None) -> Optional[dict]:
+        path = os.path.join(self.retrain_dir(net_text, seed, init), "result.json")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
                 return json.load(f)
         return None
 
-    def retrain(self, net_text: str, seed: int, label: str) -> dict:
+    def retrain(self, net_text: str, seed: int, label: str, init_weights: Optional[str] = None) -> dict:
         """One retrain unit (cached). Two units of the same net and seed (e.g. a params pick that is
-        also a random net) run one after the other: the second finds the first's result."""
-        key = self.retrain_key(net_text, seed)
+        also a random net) run one after the other: the second finds the first's result.
+        ``init_weights``: a weights file to start from (run_apis.retrain --init_weights); its content
+        hash is part of the unit's key."""
+        init = file_hash(init_weights) if init_weights else None
+        key = self.retrain_key(net_text, seed, init)
         with self._units_lock:
             lock = self._unit_locks.setdefault(key, threading.Lock())
         with lock:
-            return self._retrain(net_text, seed, label)
+            return self._retrain(net_text, seed, label, init_weights, init)
 
-    def _retrain(self, net_text: str, seed: int, label: str) -> dict:
-        hit = self.cached(net_text, seed)
+    def _retrain(self, net_text: str, seed: int, label: str, init_weights: Optional[str] = None,
+                 init: Optional[str] = None) -> dict:
+        hit = self.cached(net_text, seed, init)
         if hit is not None:
             return hit
-        folder = self.retrain_dir(net_text, seed)
+        folder = self.retrain_dir(net_text, seed, init)
         attempt = _resumable_attempt(folder)
         os.makedirs(folder, exist_ok=True)
         with open(os.path.join(folder, "net_config"), "w", encoding="utf-8") as f:
@@ -133,6 +149,7 @@ class QualityUnits:
         t0 = time.monotonic()
         cmd = [self.py, "-m", "run_apis.retrain", "--net_config", os.path.join(folder, "net_config"),
                "--config", self.a.train_config, "--save", folder, "--test_split", self.a.test_split] + self._common()
+        cmd += ["--init_weights", os.path.abspath(init_weights)] if init_weights else []
         cmd += (["--resume", attempt] if attempt else []) + ["--opts", f"train_params.seed={seed}"] + list(self.a.train_opts)
         run_unit(cmd, os.path.join(folder, "log.txt"), self.a.threads)
         runs = sorted(glob.glob(os.path.join(folder, "retrain-*", "results.json")))
@@ -145,6 +162,8 @@ class QualityUnits:
         out = {"net_config": net_text, "seed": seed, "recipe": self.recipe_hash, "label": label,
                "test_top1": res["test"]["top1"], "val_top1_final": res["final"]["top1"],
                "val_top1_best": res["best"]["top1"], "time_s": time.monotonic() - t0}
+        if init:
+            out["init_weights"] = init
         if attempt:  # time_s is this attempt's: the stopped one's time before it is not known here
             out["resumed"] = True
         atomic_write_json(os.path.join(folder, "result.json"), out)

@@ -282,3 +282,62 @@ def test_a_finished_search_rederived_at_another_target_gives_that_targets_nets(s
         derive_main(["--load_path", run, "--max_cost", str(target), "--window", "0.05", "--out", str(out)])
         assert (out / "net_config").read_text(encoding="utf-8").strip() == want, seed
     capsys.readouterr()
+
+
+def test_inherited_weights_derive_validate_and_fine_tune(search_run, tmp_path, capsys):
+    """The search writes inherited_weights.pt beside its net_config; derive --with_weights writes one
+    per derived net; it loads strictly into the net_config's network, validation evaluates it and
+    retrain --init_weights fine-tunes from it. Hostile files are refused with one line."""
+    import torch
+    from models import build_model
+    from models.state_dict import load_weights
+    from run_apis.retrain import main as retrain_main
+    from run_apis.validation import main as validation_main
+    data, cfg, run_dir = search_run
+    own = os.path.join(run_dir, "inherited_weights.pt")
+    load_weights(build_model(load_net_config(run_dir), num_classes=5), own)
+    out = tmp_path / "w"
+    space, table = _space_table(cfg)
+    lo, hi = cost_range(space, table)
+    derive_main(["--load_path", run_dir, "--out", str(out), "--max_cost", f"{(lo + hi) / 2:.4f}", "--with_weights",
+                 "--json"])
+    rec = json.loads(capsys.readouterr().out)[0]
+    assert rec["inherited_weights"] == "inherited_weights.pt" and rec["inherited_exact"] is True
+    weights = str(out / "inherited_weights.pt")
+    load_weights(build_model(load_net_config(str(out)), num_classes=5), weights)
+    train_cfg = os.path.join(ROOT, "configs", "demo_train.yaml")
+    validation_main(["--load_path", str(out), "--weights", weights, "--data_path", data, "--config", train_cfg,
+                     "--device", "cpu", "--json", "--opts", "data.num_classes=5"])
+    assert 0 <= json.loads(capsys.readouterr().out)["top1"] <= 100
+    opts = ["train_params.epochs=1", "data.batch_size=16", "data.num_classes=5", "data.steps_per_epoch=2",
+            "train_params.warmup_epochs=0", "optim.weight.init_lr=0", "optim.weight.min_lr=0"]  # lr 0: the weights stay inherited
+    retrain_main(["--load_path", str(out), "--init_weights", weights, "--config", train_cfg, "--data_path", data,
+                  "--save", str(tmp_path / "r"), "--quiet", "--device", "cpu", "--opts"] + opts)
+    rdir = capsys.readouterr().out.strip().splitlines()[-1]
+    trained, start = torch.load(os.path.join(rdir, "weights.pt"), weights_only=True), torch.load(weights,
+                                                                                                weights_only=True)
+    assert all(torch.equal(trained[k], start[k]) for k in start if not k.endswith(("running_mean", "running_var",
+                                                                                    "num_batches_tracked")))
+    # hostile or foreign init weights: one line, exit 2, no run folder
+    bad_pickle = tmp_path / "evil.pt"
+    import pickle
+    bad_pickle.write_bytes(pickle.dumps({"x": 1}))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"foo": torch.ones(1)}, str(foreign))
+    truncated = tmp_path / "trunc.pt"
+    truncated.write_bytes(open(weights, "rb").read()[:200])
+    for bad in (bad_pickle, foreign, truncated):
+        with pytest.raises(SystemExit) as e:
+            retrain_main(["--load_path", str(out), "--init_weights", str(bad), "--config", train_cfg, "--data_path",
+                          data, "--save", str(tmp_path / "bad"), "--quiet", "--device", "cpu", "--opts"] + opts)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and str(bad) in err[0]
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as e:  # no checkpoint: say so
+        packed = tmp_path / "packed"
+        packed.mkdir()
+        for name in ("config.yaml", "arch_params.json"):
+            (packed / name).write_bytes(open(os.path.join(run_dir, name), "rb").read())
+        derive_main(["--load_path", str(packed), "--with_weights"])
+    assert e.value.code == 2 and "checkpoint.pt" in capsys.readouterr().err

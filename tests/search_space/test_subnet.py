@@ -1,4 +1,5 @@
 """A super network's path as a plain network: same outputs as the super network on that path."""
+import pytest
 import torch
 
 from search_space.search_config import load_search_config
@@ -73,3 +74,50 @@ def test_recalibrate_bn_uses_only_the_given_batches(tiny_cfg):
     stem_bn = sub.stem[1]
     conv_out = sub.stem[0](x)
     assert torch.allclose(stem_bn.running_mean, conv_out.mean((0, 2, 3)), atol=1e-4)
+
+
+@pytest.mark.parametrize("entangle", [False, True])
+def test_inherited_weights_give_the_super_networks_logits_on_the_path(tiny_cfg, entangle):
+    """Dense routes, random route probabilities, BN statistics from sampled steps: the plain net
+    of a path loaded with the inherited state_dict computes the super network restricted to it."""
+    from models import build_model
+    from search_space.entangled import SlicedConv
+    from search_space.subnet import inherited_weights
+    tiny_cfg.search_params.weight_sharing.entangle = entangle
+    torch.manual_seed(0)
+    net = build_super_network(tiny_cfg)
+    assert any(isinstance(m, SlicedConv) for m in net.modules()) == entangle
+    with torch.no_grad():
+        for b in net.betas:
+            b.normal_()
+    net.train()
+    for _ in range(3):
+        net.sample("weight", uniform=True)
+        net(torch.randn(8, 3, 32, 32))
+    space = net.space
+    g = torch.Generator().manual_seed(3)
+    for path in list(space.paths())[:3]:
+        n_head = sum(len(space.in_routes[k]) for k in space.routing_blocks)
+        n_stack = sum(space.num_layers[k] for k in space.routing_blocks)
+        head = torch.randint(len(space.head_ops), (n_head, 1), generator=g)
+        stack = torch.randint(len(space.stack_ops), (n_stack, 1), generator=g)
+        net.set_plan("weight", head, stack)
+        net.restrict_to_path(path)
+        rows = {}
+        for k in path[1:-1]:
+            r = net._row_starts[0][k - 1] + space.in_routes[k].index(path[path.index(k) - 1])
+            s0 = net._row_starts[1][k - 1]
+            rows[k] = (space.head_ops[int(head[r, 0])],
+                       [space.stack_ops[int(stack[s0 + i, 0])] for i in range(space.num_layers[k])])
+        nc = net_config_from_choices(space, path, {k: v[0] for k, v in rows.items()},
+                                     {k: v[1] for k, v in rows.items()})
+        state, exact = inherited_weights(net, nc)
+        assert exact
+        model = build_model(nc, num_classes=space.num_classes)
+        model.load_state_dict(state, strict=True)
+        net.eval()
+        model.eval()
+        x = torch.randn(4, 3, 32, 32)
+        with torch.no_grad():
+            assert torch.allclose(net(x), model(x), atol=1e-5, rtol=1e-4)
+        net.train()

@@ -120,16 +120,37 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert len(glob.glob(str(save / "one_shot" / "seed_*.json"))) == 2
     pack_main([str(save), str(tmp_path / "packed")])
     assert "packed" in capsys.readouterr().out
-    assert not glob.glob(str(tmp_path / "packed" / "**" / "*.pt"), recursive=True)
+    packed_pt = glob.glob(str(tmp_path / "packed" / "**" / "*.pt"), recursive=True)
+    assert sorted(os.path.basename(p) for p in packed_pt) == ["inherited_weights.pt"] * 2  # no checkpoint
     shutil.copytree(tmp_path / "packed", tmp_path / "elsewhere")
     main(_args(data_root, tmp_path / "elsewhere", "--params_pick", "4", "--uniform", "--multi_branch_random", "2"))
     capsys.readouterr()
     assert not glob.glob(str(tmp_path / "elsewhere" / "retrains" / "*" / "retrain-*"))   # no retrain ran
-    assert not glob.glob(str(tmp_path / "elsewhere" / "**" / "*.pt"), recursive=True)    # nor a search
+    assert not glob.glob(str(tmp_path / "elsewhere" / "**" / "checkpoint.pt"), recursive=True)  # nor a search
     q4 = json.load(open(tmp_path / "elsewhere" / "quality.json"))
     for key in ("mean_gap", "kendall_tau", "controls", "attribution"):
         assert q4[key] == q3[key]
     assert [s["one_shot"] for s in q4["searches"]] == [s["one_shot"] for s in q3["searches"]]
+    # fine-tuning the searched nets from their inherited weights (tools.finetune_inherited)
+    from tools.finetune_inherited import main as finetune_main
+    before = set(glob.glob(str(save / "retrains" / "*" / "result.json")))
+    ft = ["--bench", str(save), "--train_config", os.path.join(ROOT, "configs", "demo_train.yaml"),
+          "--data_path", data_root, "--seeds", "2", "--retrain_seeds", "1", "--out", str(tmp_path / "ft"),
+          "--train_opts"] + [o for o in TRAIN if "epochs" not in o] + ["train_params.epochs=2"]
+    rep = finetune_main(ft)
+    capsys.readouterr()
+    added = set(glob.glob(str(save / "retrains" / "*" / "result.json"))) - before
+    # per seed 2 inherited units (each search's own weights) + 2 scratch units per distinct net
+    # (another recipe than the benchmark's: no hits)
+    assert len(added) == 4 + 2 * len(set(rep["nets"].values()))
+    inits = [json.load(open(p)).get("init_weights") for p in added]
+    assert sum(i is not None for i in inits) == 4
+    assert set(rep["summary"]["comparisons"]) == {"inherited - scratch", "inherited_half - scratch",
+                                                  "scratch_half - scratch", "inherited_half - scratch_half"}
+    assert (tmp_path / "ft" / "finetune.md").is_file()
+    finetune_main(ft)  # every unit cached: nothing new
+    capsys.readouterr()
+    assert set(glob.glob(str(save / "retrains" / "*" / "result.json"))) - before == added
 
 
 def test_group_controls_pair_the_seeds_that_have_nets():

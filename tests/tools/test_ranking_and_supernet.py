@@ -127,6 +127,33 @@ def test_benchmark_supernet(ranking, data_root, tmp_path, capsys):
     assert "[uniform] step" not in capsys.readouterr().out
 
 
+def test_entangled_strategy_and_readout_probe(ranking, data_root, tmp_path, capsys):
+    """An entangled strategy trains; tools.probe_readout scores its snapshot under every read-out
+    (``prob`` = what the benchmark's scorer gives), caches, and refuses a snapshot of another space."""
+    from tools.benchmark_supernet import main as bench
+    from tools.probe_readout import main as probe
+    out = ranking[0]
+    cfg = os.path.join(ROOT, "configs", "demo_search.yaml")
+    bench(["--config", cfg, "--data_path", data_root, "--ranking", str(out), "--steps", "2", "--eval_every", "2",
+           "--probe", "0", "--recal_batches", "1", "--eval_images", "16", "--proxy_batch", "8", "--save", str(tmp_path),
+           "--strategies", "uniform_entangled", "--opts"] + SEARCH)
+    rep = json.load(open(tmp_path / "supernet.json"))
+    snap = tmp_path / "uniform_entangled_2" / "weights_2.pt"
+    args = ["--config", cfg, "--data_path", data_root, "--snapshot", str(snap), "--ranking", str(out),
+            "--recal_batches", "1", "--eval_images", "16", "--out", str(tmp_path / "readout.json"), "--opts"] + SEARCH
+    with pytest.raises(SystemExit) as e:  # without the entangle key: another super network
+        probe(args)
+    assert e.value.code == 2 and "--snapshot" in capsys.readouterr().err
+    args += ["search_params.weight_sharing.entangle=true"]
+    res = probe(args)
+    assert set(res["taus"]) == {"prob", "unit", "dense_sum"}
+    nets = json.load(open(out))["nets"]
+    scores = [res["scores"]["prob"][n["net_config"]] for n in nets if n["group"] != "uniform"]
+    assert scores == rep["strategies"]["uniform_entangled"]["rankings"][-1]["one_shot_top1"]
+    stamp = os.path.getmtime(tmp_path / "readout.json")
+    assert probe(args)["scores"] == res["scores"] and os.path.getmtime(tmp_path / "readout.json") >= stamp
+
+
 def test_bad_input_is_one_line(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT)
     for cmd in (["tools.benchmark_supernet", "--config", "configs/demo_search.yaml", "--ranking", str(tmp_path / "no.json")],
