@@ -89,3 +89,26 @@ def time_module_robust(module: torch.nn.Module, x: torch.Tensor, passes: int = 3
     """The smallest of ``passes`` medians: interference on shared machines only ever adds time,
     so this is the statistic latency tables are built with too."""
     return min((time_module(module, x, **kwargs) for _ in range(passes)), key=lambda t: t.median_ms)
+
+
+def repeated_timing(module: torch.nn.Module, x: torch.Tensor, repeats: int = 5, **kwargs) -> dict:
+    """``repeats`` in-process medians of :func:`time_module` and their spread: ``min_ms`` (the
+    robust figure: interference only adds time), ``median_ms``, ``q1_ms`` / ``q3_ms`` (interquartile
+    range), ``spread`` ((max - min) / min) and every run."""
+    runs = sorted(time_module(module, x, **kwargs).median_ms for _ in range(max(1, repeats)))
+    q = statistics.quantiles(runs, n=4, method="inclusive") if len(runs) > 1 else [runs[0]] * 3
+    return {"min_ms": runs[0], "median_ms": statistics.median(runs), "q1_ms": q[0], "q3_ms": q[2],
+            "spread": (runs[-1] - runs[0]) / runs[0] if runs[0] > 0 else 0.0, "runs_ms": runs,
+            "repeats": len(runs)}
+
+
+def describe_measured(table_ms: float, timing: dict) -> str:
+    """One line comparing a table figure with :func:`repeated_timing`; says when the repeats
+    themselves spread more than the table is off, so timing noise is not read as table error."""
+    gap = (table_ms - timing["min_ms"]) / timing["min_ms"] if timing["min_ms"] > 0 else 0.0
+    line = (f"measured {timing['min_ms']:.3f} ms (min of {timing['repeats']} in-process medians; median "
+            f"{timing['median_ms']:.3f}, IQR {timing['q1_ms']:.3f}-{timing['q3_ms']:.3f}), table {gap:+.1%} off it")
+    if timing["spread"] > abs(gap):
+        line += (f"; the repeats alone spread {timing['spread']:.0%}, more than that gap: timing noise on this "
+                 "machine, not table error")
+    return line

@@ -37,7 +37,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     from models.net_config import blocks_summary
     from search_space import load_cost_table, lut_cost, space_from_config
     from latency.measure import apply_calibration, measure_table, scatter_plot, validate_table
-    from common.timing import time_module_robust
+    from common.timing import describe_measured, repeated_timing
 
     t_start = time.time()
     out = os.path.abspath(out)
@@ -127,14 +127,15 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     model = build_model(net_config, num_classes=num_classes)
     size = cfg.data.input_size
     torch.set_num_threads(table.meta.get("threads") or 1)
-    measured = time_module_robust(model, torch.randn(1, 3, size, size)).median_ms
+    timing = repeated_timing(model, torch.randn(1, 3, size, size), repeats=5)
+    measured = timing["min_ms"]
     torch.set_num_threads(os.cpu_count() or 1)
     summary = {
         "net_config": net_config.to_text(),
         "macs_m": count_macs(model, size) / 1e6, "params_m": count_params(model) / 1e6,
         "table_latency_ms": lut_cost(space, table, net_config),
         "table_latency_calibrated_ms": apply_calibration(table, lut_cost(space, table, net_config)),
-        "measured_latency_ms": measured,
+        "measured_latency_ms": measured, "measured_latency": timing,
         "val_top1": val["top1"], "val_top5": val["top5"], "chance_top1": 100.0 / num_classes,
         "minutes": (time.time() - t_start) / 60,
         "artefacts": {
@@ -155,7 +156,7 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
     calibrated = (f", calibrated {summary['table_latency_calibrated_ms']:.3f} ms"
                   if table.meta.get("calibration") else "")
     print(f"latency (CPU, batch 1, {table.meta.get('threads') or 1} thread): table {summary['table_latency_ms']:.3f} ms"
-          f"{calibrated}, measured {measured:.3f} ms")
+          f"{calibrated}; " + describe_measured(summary["table_latency_ms"], timing))
     print(f"demo val top-1 {val['top1']:.1f}% (chance {summary['chance_top1']:.0f}%), top-5 {val['top5']:.1f}%")
     print("artefacts:")
     for k, v in summary["artefacts"].items():

@@ -25,6 +25,8 @@ def test_ci_sized_pipeline(tmp_path):
         assert any(name.startswith("events") for name in os.listdir(tb))
     assert os.path.isfile(os.path.join(art["top_k"], "1", "net_config"))
     assert summary["table_latency_ms"] > 0 and summary["measured_latency_ms"] > 0
+    t = summary["measured_latency"]
+    assert t["repeats"] == 5 and t["min_ms"] == summary["measured_latency_ms"] == min(t["runs_ms"])
     assert 0 <= summary["val_top1"] <= 100
     with open(tmp_path / "summary.json") as f:
         assert json.load(f)["artefacts"] == art
