@@ -280,9 +280,9 @@ def _bench_stub(save, recipe="abc"):
     import types
     from tools.benchmark_quality import QualityBenchmark
     bench = types.SimpleNamespace(save=str(save), recipe_hash=recipe)
-    bench.retrain_key = lambda text, seed: QualityBenchmark.retrain_key(bench, text, seed)
-    bench.retrain_dir = lambda text, seed: QualityBenchmark.retrain_dir(bench, text, seed)
-    bench.cached = lambda text, seed: QualityBenchmark.cached(bench, text, seed)
+    bench.retrain_key = lambda text, seed, init=None: QualityBenchmark.retrain_key(bench, text, seed, init)
+    bench.retrain_dir = lambda text, seed, init=None: QualityBenchmark.retrain_dir(bench, text, seed, init)
+    bench.cached = lambda text, seed, init=None: QualityBenchmark.cached(bench, text, seed, init)
     return bench
 
 
