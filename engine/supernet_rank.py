@@ -4,7 +4,6 @@ search's held-out split. How well this ranks architectures is what a weight-shar
 relies on (tools.benchmark_quality reports its Kendall tau against retrained accuracy)."""
 from __future__ import annotations
 
-import os
 from typing import List, Sequence
 
 import torch
@@ -52,16 +51,12 @@ def supernet_accuracies(run_dir: str, net_configs: Sequence, data_path, recal_ba
     """Top-1 (%) of each net_config with the weights of the search run's super network
     (``run_dir/checkpoint.pt``), evaluated on ``eval_images`` images of ``search_val`` (a fixed random subset)."""
     from dataset.loader import resolve_data_root
-    from engine.checkpoint import load_file
-    from engine.derive_run import load_search_result
-    from search_space import build_super_network
+    from engine.derive_run import load_search_result, load_supernet
     result = load_search_result(run_dir)
     cfg = result.cfg
     if result.space.net_type != "mbv2":
         raise InputError(f"{run_dir}: one-shot accuracy needs an MBV2-type space (a ResNet-space derived net has no "
                          "final 1x1 branch, so it is not a path of its super network)")
-    state = load_file(os.path.join(run_dir, "checkpoint.pt"))
-    net = build_super_network(cfg)
-    net.load_state_dict(state["model"])
+    net = load_supernet(result)
     scorer = OneShotScorer(cfg, resolve_data_root(data_path, cfg, announce=False), recal_batches, eval_images, device)
     return [scorer(net, nc) for nc in net_configs]

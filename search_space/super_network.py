@@ -54,7 +54,6 @@ class SuperNetwork(nn.Module):
                  bn_momentum: float = 0.1, bn_eps: float = 1e-3, seed: int = 0, entangle: bool = False):
         super().__init__()
         self.space = space
-        self.entangle = entangle
         self.softmax_temp = softmax_temp
         self.weight_sample_num = weight_sample_num
         self.arch_sample_num = arch_sample_num
