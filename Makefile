@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install clean
+.PHONY: demo test test-slow install clean
 
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): setup.py constraints.txt
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -n auto --durations=15 tests
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --durations=15 -m "not slow" tests
+
+# the kill-anywhere tests (issue 46): SIGKILL at ~37 moments of three benchmarks, ~5-10 minutes
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=5 -m slow tests
 
 demo: $(STAMP)
 	$(PY) -m tools.demo

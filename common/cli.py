@@ -5,12 +5,14 @@ import functools
 import sys
 
 from common.errors import PREEMPTED_EXIT_CODE, InputError, Preempted, TrainingDiverged
+from common.process import die_with_parent
 
 
 def main_guard(fn):
     """Run a CLI main; user mistakes (InputError) print one line and exit 2, no traceback."""
     @functools.wraps(fn)
     def wrapper(argv=None):
+        die_with_parent()  # a benchmark's unit: no orphan when the benchmark is killed hard
         try:
             return fn(argv)
         except InputError as e:
@@ -25,6 +27,16 @@ def main_guard(fn):
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
+        except OSError as e:
+            from common.io import DISK_FULL, NOT_WRITABLE
+            if e.errno in DISK_FULL:  # what was written before is intact (atomic writes): resumable
+                print(f"stopped: cannot write {e.filename}: {e.strerror}; free space and run the same command "
+                      "to resume", file=sys.stderr)
+                raise SystemExit(PREEMPTED_EXIT_CODE) from None
+            if e.errno in NOT_WRITABLE:
+                print(f"error: cannot write {e.filename}: {e.strerror}", file=sys.stderr)
+                raise SystemExit(2) from None
+            raise
     return wrapper
 
 

@@ -2,6 +2,7 @@
 safe reads of weights/checkpoints (``torch.load(weights_only=True)``)."""
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -10,8 +11,25 @@ from contextlib import contextmanager
 from common.errors import InputError
 
 
+# a write that fails for these reasons names the file it was writing (not its temp file); the CLI guard
+# turns them into one line (common.cli): a full disk can resume (75), a folder one cannot write is 2
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 @contextmanager
 def atomic_open(path: str, mode: str = "w", **kwargs):
+    try:
+        with _atomic_open(path, mode, **kwargs) as f:
+            yield f
+    except OSError as e:
+        if e.errno in DISK_FULL + NOT_WRITABLE and e.filename != path:
+            raise OSError(e.errno, e.strerror, path) from None
+        raise
+
+
+@contextmanager
+def _atomic_open(path: str, mode: str = "w", **kwargs):
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
@@ -55,6 +73,18 @@ def load_file(path: str, map_location="cpu") -> dict:
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a bad file
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"cannot load {path}: not a valid weights/checkpoint file ({first[:160]})") from None
+
+
+def load_state_into(module, state, where: str) -> None:
+    """``module.load_state_dict(state)``, strict; weights of another network are an InputError naming
+    ``where`` (a file) and the first mismatch, instead of a traceback."""
+    if not isinstance(state, dict):
+        raise InputError(f"{where}: not a state_dict ({type(state).__name__})")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError, KeyError, ValueError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{where}: not this network's weights ({first[:160]})") from None
 
 
 def strip_module_prefix(state_dict: dict) -> dict:

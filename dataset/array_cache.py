@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from common.errors import DataError
 from common.io import atomic_open, atomic_write_json
 
-VERSION = 1
+VERSION = 2  # 2: the checksum covers the shape too (a JSON with another shape of the same size is refused)
 SUBDIR = ".array_cache"
 
 
@@ -57,7 +57,9 @@ def cache_folder(root: str) -> str:
 
 
 def _checksum(array: np.ndarray) -> str:
-    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+    h = hashlib.sha256(f"{list(array.shape)}\n".encode())
+    h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    return h.hexdigest()
 
 
 def _open_checked(base: str) -> Optional[np.ndarray]:

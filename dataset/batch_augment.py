@@ -11,7 +11,7 @@ Same distribution as the per-image torchvision path, by construction:
   Written as one weight matrix per image and side, so a batch is two batched matmuls; outputs
   agree with PIL's to within 1 grey level (PIL's fixed-point coefficients);
 - flip: each image with probability 1/2, after the crop.
-``tools.bench_data --compare_augment`` prints both paths' per-pixel mean/std and crop histograms.
+``tools.speed.data --compare_augment`` prints both paths' per-pixel mean/std and crop histograms.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ class RunOptions:
 
 def resolve_channels_last(flag: Optional[bool], device: torch.device, amp: bool) -> bool:
     """The memory format of a run: as asked, else channels_last on CPU (measured x1.6-2.3 the NCHW
-    throughput of a search step, README "Speed") and on CUDA with --amp (tensor-core convolutions
+    throughput of a search step, docs/speed.md) and on CUDA with --amp (tensor-core convolutions
     prefer it; not measured by this project), NCHW otherwise."""
     if flag is not None:
         return bool(flag)

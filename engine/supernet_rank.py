@@ -1,7 +1,7 @@
 """One-shot accuracy of architectures: a trained super network's weights on each architecture's
 path (search_space.subnet), BN statistics recalibrated on a few training batches, top-1 on the
 search's held-out split. How well this ranks architectures is what a weight-sharing search
-relies on (tools.benchmark_quality reports its Kendall tau against retrained accuracy)."""
+relies on (tools.quality.benchmark reports its Kendall tau against retrained accuracy)."""
 from __future__ import annotations
 
 from typing import List, Sequence

@@ -1,5 +1,5 @@
 """Weight steps only: a super network trained under a weight-sharing strategy for a budget of steps,
-its arch params left at their init (``tools.benchmark_supernet``).
+its arch params left at their init (``tools.supernet.benchmark``).
 
 The steps are the search's weight steps (``SearchMethod.shared_weight_step``: the strategy of
 ``search_params.weight_sharing``), on ``search_train`` with the search's batch, SGD and a cosine
@@ -17,6 +17,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
+from common.errors import InputError
 from common.io import atomic_torch_save, load_file
 from engine.checkpoint import rng_state, set_rng_state
 from engine.metrics import Meter, topk_correct
@@ -55,7 +56,12 @@ class SupernetTrainer:
     def _load(self) -> None:
         if not os.path.isfile(self.ckpt_path):
             return
-        state = load_file(self.ckpt_path)
+        try:
+            state = load_file(self.ckpt_path)
+        except InputError as e:  # damaged (a disk fault, a hand): never resumed from; the run starts over
+            os.replace(self.ckpt_path, self.ckpt_path + ".damaged")
+            self.log(f"warning: {e}; set aside as {os.path.basename(self.ckpt_path)}.damaged, training from step 0")
+            return
         self.net.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.sched.load_state_dict(state["sched"])

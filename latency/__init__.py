@@ -5,7 +5,5 @@
 
 It sits on the search space it measures for (its topology, the cost-table format the search reads
 in ``search_space.cost_table``, the derive's cost rule) and below the engine and the command-line
-tools: ``run_apis.latency_measure`` and ``run_apis.profile`` are its front ends. The old import
-paths ``search_space.latency``, ``search_space.latency_fit``, ``search_space.latency_stats`` and
-``search_space.network_timing`` still work for one release (they are these modules).
+tools: ``run_apis.latency_measure`` and ``run_apis.profile`` are its front ends.
 """

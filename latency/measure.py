@@ -63,7 +63,7 @@ def measure_on_table_device(net_config, table: CostTable, num_classes: int, proc
     processes and the smallest value is reported (with every run): a process that has just
     trained a super network timed the same network ~30% slower, and on a shared VM fresh
     processes differ by tens of percent when neighbours are busy; interference only adds time,
-    so the smallest is the tables' statistic extended over processes (README "Budget-aware
+    so the smallest is the tables' statistic extended over processes (docs/budget_search.md "Budget-aware
     search"). ``processes=0`` times it here, in this process; CUDA is always timed here."""
     device = table_device(table)
     batch = int(table.meta.get("batch_size") or 1)

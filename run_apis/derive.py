@@ -13,12 +13,12 @@ The score of an architecture is the product of its route probabilities and of it
 probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
 front over the block DAG, no cost discretisation. --window TOL asks for cost in [X(1-TOL), X]:
 a DP over costs rounded to 1/65536 of the dearest network, the result checked on exact costs
-(README "Budget-aware search").
+(docs/budget_search.md).
 
 Writes under --out (default RUN/derive): net_config, arch.png, derived.json (table cost, MACs,
 params, log score); --topk K: topk/<rank>/...; --budgets: budget_<X>/..., pareto.json, pareto.png;
 --random N: random/<i>/... and random.json -- N distinct architectures drawn uniformly among those
-of the space with table cost in the window (the baseline a search must beat; README "Does the
+of the space with table cost in the window (the baseline a search must beat; docs/search_quality.md "Does the
 search beat random?").
 """
 from __future__ import annotations

@@ -11,7 +11,7 @@ target), topk/<rank>/net_config, arch_params.json, arch.png, routes.png, search.
 checkpoint.pt, config.yaml, history.json.
 
 Searching for a cost target (table units): --opts optim.sub_obj.target_mode=abs optim.sub_obj.target=12
-(see README "Budget-aware search"); python -m run_apis.derive then derives for any other budget.
+(see docs/budget_search.md); python -m run_apis.derive then derives for any other budget.
 """
 from __future__ import annotations
 

@@ -7,11 +7,10 @@ import os
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYER = {"common": 0, "configs": 1, "latency_tables": 1, "dataset": 2, "models": 2, "search_space": 3,
          "latency": 4, "engine": 5, "run_apis": 6, "tools": 6}
-# Deprecated import paths kept for one release (README, Layout): each module *is* its new home
-# (sys.modules alias), the only imports allowed to point up. Remove with the shims.
-SHIMS = {"search_space.latency": "latency.measure", "search_space.latency_fit": "latency.fit",
-         "search_space.latency_stats": "latency.stats", "search_space.network_timing": "latency.network_timing",
-         "search_space.nse": "search_space.methods.nse_parts"}
+# The deprecated import paths of the last release (search_space.latency*, search_space.network_timing,
+# search_space.nse) are gone: no import may point up, with no exception.
+REMOVED = ("search_space.latency", "search_space.latency_fit", "search_space.latency_stats",
+           "search_space.network_timing", "search_space.nse")
 MAX_LINES = 400
 
 
@@ -59,8 +58,7 @@ def test_the_module_walk_sees_the_packages():
 
 def test_imports_point_down_the_layers():
     upward = sorted(f"{m} imports {d}" for m, deps in _graph().items() for d in deps
-                    if not (m in SHIMS and d.startswith(SHIMS[m].rsplit(".", 1)[0]))
-                    and LAYER[d.split(".")[0]] > LAYER[m.split(".")[0]]
+                    if LAYER[d.split(".")[0]] > LAYER[m.split(".")[0]]
                     or (d.split(".")[0] != m.split(".")[0] and LAYER[d.split(".")[0]] == LAYER[m.split(".")[0]]))
     assert upward == []
 
@@ -95,13 +93,9 @@ def test_no_import_cycles():
     assert cycles == []
 
 
-def test_shims_are_their_new_modules_and_modules_stay_small():
-    import importlib
-    import warnings
-    for old, new in SHIMS.items():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            assert importlib.import_module(old) is importlib.import_module(new)
+def test_removed_paths_stay_removed_and_modules_stay_small():
+    import importlib.util
+    assert [old for old in REMOVED if importlib.util.find_spec(old) is not None] == []
     long = sorted(f"{m}: {n} lines" for m, p in _modules().items()
                   if (n := sum(1 for _ in open(p, encoding="utf-8"))) > MAX_LINES)
     assert long == []

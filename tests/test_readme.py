@@ -130,3 +130,35 @@ def test_cheap_readme_commands_run(cmd, search_run, tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)  # from another directory: names resolve to the shipped files
     importlib.import_module(module).main(args)
     assert capsys.readouterr().out.strip()
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", PAGES, ids=os.path.basename)
+def test_relative_links_resolve(page):
+    """Every relative link of the README and the docs names a file that exists, and its anchor a heading."""
+    text = open(page, encoding="utf-8").read()
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        full = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+        if not os.path.exists(full):
+            broken.append(target)
+        elif anchor and full.endswith(".md"):
+            headings = re.findall(r"^#+ (.+)$", open(full, encoding="utf-8").read(), flags=re.M)
+            if anchor not in {_slug(h) for h in headings}:
+                broken.append(target)
+    assert broken == []
+
+
+def test_readme_is_short_and_routes_to_every_page():
+    text = open(README, encoding="utf-8").read()
+    assert len(text.splitlines()) <= 250
+    pages = {os.path.basename(p) for p in PAGES if p != README}
+    assert {p for p in pages if f"(docs/{p})" not in text} == set()

@@ -1,5 +1,5 @@
-"""Argument resolution shared by the benchmark tools (benchmark_quality, ranking_set,
-benchmark_supernet): --quick presets under explicit options, config paths found and made absolute,
+"""Argument resolution shared by the benchmark tools (quality.benchmark, quality.finetune_inherited,
+supernet.ranking_set, supernet.benchmark, speed.loop, speed.retrain): the one home for --quick presets under explicit options, config paths found and made absolute,
 numbers checked against their minimum -- each failure one line naming the option (exit 2)."""
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from tests.conftest import ROOT
 
 COMMANDS = ["run_apis.search", "run_apis.retrain", "run_apis.validation", "run_apis.profile", "run_apis.derive",
             "run_apis.latency_measure", "run_apis.export", "tools.convert_weights", "tools.download", "tools.demo",
-            "tools.bench_data", "tools.benchmark_search", "tools.benchmark_target", "tools.make_search_space",
+            "tools.speed.data", "tools.speed.search", "tools.benchmark_target", "tools.make_search_space",
+            "tools.results_tables", "tools.quality.pack", "tools.supernet.probe_readout",
             "dataset.mk_img_list", "dataset.mk_split_img_list", "dataset.img2lmdb", "dataset.demo",
             "dataset.cifar_to_folders"]
 

@@ -270,7 +270,7 @@ def test_one_empty_window_does_not_sink_the_others(search_run, tmp_path, capsys)
     ("quality_fmnist_1.5ms_controls", "quality_fmnist_1.0ms", 1.0)])
 def test_a_finished_search_rederived_at_another_target_gives_that_targets_nets(searched_at, derived_at, target,
                                                                                tmp_path, capsys):
-    """README, sandwich at 1.0 ms: under the paper's cost term the target enters only the derive, so the
+    """docs/search_quality.md, sandwich at 1.0 ms: under the paper's cost term the target enters only the derive, so the
     committed searches of one target, derived at another, give the nets that target's benchmark retrained."""
     results = os.path.join(ROOT, "tools", "results")
     with open(os.path.join(results, derived_at, "quality.json"), encoding="utf-8") as f:

@@ -101,7 +101,7 @@ def test_weights_and_arch_change_only_in_their_pass(data_root, tmp_path):
 
 def test_the_target_enters_only_the_derive_under_the_papers_cost_term(data_root, tmp_path):
     """optim.sub_obj.target_mode none (the paper's log term): two targets train the same weights and
-    arch params (only the window derive reads the target: README, sandwich at 1.0 ms); abs: not."""
+    arch params (only the window derive reads the target: docs/search_quality.md, sandwich at 1.0 ms); abs: not."""
     def params_after(extra):
         run = SearchRun(_cfg(["search_params.arch_update_epoch=0"] + extra),
                         RunOptions(data_root, str(tmp_path / "_".join(extra)), device="cpu", quiet=True))

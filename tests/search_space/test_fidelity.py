@@ -1,4 +1,4 @@
-"""One search step computes what the original DenseNAS release computes (README "Fidelity")."""
+"""One search step computes what the original DenseNAS release computes (docs/fidelity.md)."""
 import math
 import os
 

@@ -1,0 +1,1 @@
+"""The search-quality benchmark: searched nets against random nets, control groups and hand-designed nets, retrained the same way (units, controls, report, pack, reuse, retarget, the unit pool and child runs)."""

@@ -1,0 +1,242 @@
+r"""The results tables of the README and of docs/, written from the committed raw results, never typed.
+
+    python -m tools.results_tables            # check: list the tables that differ from the raw results (exit 1)
+    python -m tools.results_tables --write    # rewrite them
+
+A table lives in a page between two markers; the first names what it is made of:
+
+    <!-- generated: quality-glance -->             every quality benchmark, one line each (README)
+    <!-- generated: supernet-glance -->            every super-network ranking study, one line per strategy
+    <!-- generated: quality tools/results/X -->    a benchmark's report (what tools.quality.benchmark writes)
+    <!-- generated: supernet tools/results/X -->   a ranking study's report (tools.supernet.benchmark)
+    ...
+    <!-- end generated -->
+
+The numbers are computed by the benchmarks' own statistics code (``tools.quality.report``,
+``tools.supernet.benchmark``) from ``quality.json``, ``supernet.json``, the ranking sets and the
+one-shot read-out files, so a new result cannot leave a stale table: ``tests/tools/test_results_tables.py``
+fails when a committed table differs from what this command writes. Which benchmarks the glance
+tables list, under which name and with which page, is the one editorial part (``QUALITY_ROWS``,
+``SUPERNET_STUDIES`` below).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+if __package__ in (None, ""):  # also runnable as a script
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from common.cli import main_guard  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.io import atomic_write_text  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = "tools/results"
+PROTOCOL_SEEDS = 5  # fewer seeds than the protocol's: reported, marked "no conclusion"
+
+# (results folder, method as the table names it, note, the docs page that discusses it)
+QUALITY_ROWS = [
+    ("quality_fmnist_1.5ms", "`densenas` (paper default)", "older recipe", "docs/search_quality.md"),
+    ("quality_fmnist_1.5ms_controls", "`densenas` (paper default, every control)", "", "docs/search_quality.md"),
+    ("quality_fmnist_1.5ms_tfnas", "`tfnas`", "older recipe", "docs/search_methods.md"),
+    ("quality_fmnist_1.5ms_tfnas_controls", "`tfnas` (every control)", "", "docs/search_quality.md"),
+    ("quality_fmnist_1.5ms_sandwich", "`densenas` + `sandwich`", "", "docs/supernet_ranking.md"),
+    ("quality_fmnist_1.5ms_entangled", "`densenas` + `entangle`", "", "docs/entangled_weights.md"),
+    ("quality_fmnist_1.5ms_nse", "`nse` (no controls)", "older recipe", "docs/search_methods.md"),
+    ("quality_fmnist_1.5ms_nse_inherit", "`nse` + `inherit_weights`", "", "docs/search_methods.md"),
+    ("quality_fmnist_1.5ms_nse_controls", "`nse` (every control)", "", "docs/search_methods.md"),
+    ("quality_fmnist_1.0ms", "`densenas` (paper default)", "", "docs/search_quality.md"),
+    ("quality_fmnist_1.0ms_sandwich", "`densenas` + `sandwich`", "", "docs/search_quality.md"),
+    ("quality_fmnist_1.0ms_nse", "`nse`", "", "docs/search_quality.md"),
+]
+# (study folder holding supernet.json, the ranking set's name, page); plus one-shot read-out files
+SUPERNET_STUDIES = [
+    ("supernet_fmnist/full_set", "4-op space", "docs/supernet_ranking.md"),
+    ("supernet_fmnist_entangled", "4-op space", "docs/entangled_weights.md"),
+    ("supernet_fmnist_nse", "`nse` single-op space", "docs/search_methods.md"),
+    ("supernet_fmnist_nse/all_ops", "`nse` single-op space, all ops", "docs/search_methods.md"),
+]
+READOUTS = [  # (read-out file, strategy and schedule as named, steps, study it belongs to)
+    ("supernet_fmnist_entangled/readout_uniform_entangled_1600_at800.json",
+     "`uniform_entangled`, 1,600-step schedule, at step 800", 800, "docs/entangled_weights.md"),
+    ("supernet_fmnist_entangled/readout_uniform_entangled_1600_at1600.json",
+     "`uniform_entangled`, 1,600-step schedule, at step 1,600", 1600, "docs/entangled_weights.md"),
+]
+MARKER = re.compile(r"(<!-- generated: (?P<what>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def _num(x: float) -> str:
+    """Signed, two decimals, the typographic minus of the prose."""
+    return f"{x:+.2f}".replace("-", "−")
+
+
+def _paired_cell(row: dict) -> str:
+    lo, hi = row["ci95"]
+    text = f"{_num(row['mean'])} [{_num(lo)}, {_num(hi)}], p {row['wilcoxon_p']:.2g}"
+    return f"**{text}**" if lo > 0 or hi < 0 else text  # bold: the CI excludes 0
+
+
+def _load_json(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{os.path.relpath(path, ROOT)}: cannot read a results file ({e})") from None
+
+
+def quality_report(folder: str) -> dict:
+    return _load_json(os.path.join(ROOT, RESULTS, folder, "quality.json"))
+
+
+def glance_row(folder: str, method: str, note: str, page: str) -> str:
+    """One line of the at-a-glance table: searched − each group, from the report's own statistics."""
+    from tools.quality.report import attribution
+    report = quality_report(folder)
+    searches = report["searches"]
+    rows = {r["comparison"]: r for r in attribution(searches)}
+    n = len(searches)
+    proto = report["protocol"]
+
+    def cell(name, asked):
+        if name in rows:
+            return _paired_cell(rows[name])
+        return "not run" if not asked else "—"
+    pick = cell("searched − params pick", proto.get("params_pick"))
+    multi = cell("searched − multi-branch random", proto.get("multi_branch_random")) \
+        if proto.get("multi_branch_random") else "—"
+    if not proto.get("uniform"):
+        uniform = "not run"
+    elif "searched − uniform (best by val)" in rows:
+        r = rows["searched − uniform (best by val)"]
+        uniform = _paired_cell(r) + (f" ({len(r['seeds'])} seeds with one)" if len(r["seeds"]) < n else "")
+    else:
+        uniform = f"no hand-designed net fits {proto['target']:g} ms"
+    label = method + (f", {note}" if note else "")
+    if n < PROTOCOL_SEEDS:
+        label += f" (**{n} of {PROTOCOL_SEEDS} seeds**: no conclusion)"
+    return (f"| {label} | {proto['target']:g} ms | {n} | {cell('searched − random', True)} | {pick} | {multi} | "
+            f"{uniform} | [{os.path.basename(page)}]({page}) |")
+
+
+def quality_glance(page_dir: str) -> str:
+    lines = ["| method | target | seeds | searched − random | − params pick | − multi-branch random | "
+             "− best hand-designed (by val) | where |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for folder, method, note, page in QUALITY_ROWS:
+        lines.append(glance_row(folder, method, note, os.path.relpath(os.path.join(ROOT, page), page_dir)))
+    return "\n".join(lines) + "\n"
+
+
+def _tau_cell(t) -> str:
+    if not t or t.get("tau") is None:
+        return "—"
+    lo, hi = t["ci95"]
+    text = f"{_num(t['tau'])} [{_num(lo)}, {_num(hi)}]"
+    return f"**{text}**" if lo > 0 or hi < 0 else text
+
+
+def _ceiling(ranking_path: str) -> str:
+    rel = _load_json(ranking_path)["reliability"]
+    return " / ".join(f"{rel[k]['split_half_tau']['mean']:.2f}" for k in ("all", "window") if k in rel)
+
+
+def _ranking_set(recorded: str) -> str:
+    """The committed ranking set a study names (studies record the path they ran with)."""
+    return os.path.join(ROOT, RESULTS, "ranking", os.path.basename(recorded))
+
+
+def supernet_glance(page_dir: str) -> str:
+    """One line per strategy of every committed ranking study, and per committed read-out."""
+    lines = ["| strategy | ranking set (reliability whole / window) | weight steps | sampled-path train top-1 | "
+             "one-shot τ, whole set [95% CI] | window | where |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for folder, set_name, page in SUPERNET_STUDIES:
+        rep = _load_json(os.path.join(ROOT, RESULTS, folder, "supernet.json"))
+        ranking = _ranking_set(rep["ranking"])
+        where = f"[{os.path.basename(page)}]({os.path.relpath(os.path.join(ROOT, page), page_dir)})"
+        name = f"{set_name}, {rep['nets']} nets ({_ceiling(ranking)})"
+        for strategy, s in rep["summary"].items():
+            top1 = "—" if s.get("train_top1_end") is None else f"{s['train_top1_end']:.1f}%"
+            lines.append(f"| `{strategy}` | {name} | {s['steps']} | {top1} | {_tau_cell(s.get('tau_all'))} | "
+                         f"{_tau_cell(s.get('tau_window'))} | {where} |")
+    for path, label, steps, page in READOUTS:
+        rep = _load_json(os.path.join(ROOT, RESULTS, path))
+        ranking = _ranking_set(rep["ranking"])
+        taus = rep["taus"]["prob"]
+        n = taus["all"]["n"]
+        where = f"[{os.path.basename(page)}]({os.path.relpath(os.path.join(ROOT, page), page_dir)})"
+        lines.append(f"| {label} | 4-op space, {n} nets ({_ceiling(ranking)}) | {steps} | — | "
+                     f"{_tau_cell(taus['all'])} | {_tau_cell(taus.get('window'))} | {where} |")
+    return "\n".join(lines) + "\n"
+
+
+def generated(what: str, page_path: str) -> str:
+    """The text a marker stands for."""
+    kind, _, src = what.partition(" ")
+    page_dir = os.path.dirname(page_path)
+    if kind == "quality-glance":
+        return quality_glance(page_dir)
+    if kind == "supernet-glance":
+        return supernet_glance(page_dir)
+    if kind == "quality":
+        from tools.quality.report import markdown
+        return markdown(_load_json(os.path.join(ROOT, src, "quality.json")))
+    if kind == "supernet":
+        from tools.supernet.benchmark import markdown
+        return markdown(_load_json(os.path.join(ROOT, src, "supernet.json")))
+    raise InputError(f"{os.path.relpath(page_path, ROOT)}: unknown generated table '{what}'")
+
+
+def pages() -> list:
+    return [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
+
+
+def refresh(path: str) -> tuple:
+    """(the page's text with every generated table rewritten, the markers whose table changed)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    stale = []
+
+    def rewrite(m):
+        body = generated(m.group("what"), path)
+        if body != m.group("body"):
+            stale.append(m.group("what"))
+        return m.group(1) + body + m.group(4)
+    return MARKER.sub(rewrite, text), stale
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m tools.results_tables", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--write", action="store_true", help="rewrite the stale tables (default: only list them, exit 1)")
+    return p
+
+
+@main_guard
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    stale_pages = 0
+    for path in pages():
+        text, stale = refresh(path)
+        if not stale:
+            continue
+        stale_pages += 1
+        rel = os.path.relpath(path, ROOT)
+        if args.write:
+            atomic_write_text(path, text)
+            print(f"{rel}: rewrote {len(stale)} table(s): {', '.join(stale)}")
+        else:
+            print(f"{rel}: {len(stale)} stale table(s): {', '.join(stale)}")
+    if stale_pages and not args.write:
+        print("run python -m tools.results_tables --write")
+        return 1
+    if not stale_pages:
+        print("every generated table matches the raw results")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Speed benchmarks: a search step, the data path, a retrain, the whole benchmark loop."""
