@@ -9,6 +9,9 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: supernet-glance -->            every super-network ranking study, one line per strategy
     <!-- generated: quality tools/results/X -->    a benchmark's report (what tools.quality.benchmark writes)
     <!-- generated: supernet tools/results/X -->   a ranking study's report (tools.supernet.benchmark)
+    <!-- generated: finetune tools/results/X -->   fine-tuning from inherited weights (tools.quality.finetune_inherited)
+    <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
+    <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     ...
     <!-- end generated -->
 
@@ -173,6 +176,44 @@ def supernet_glance(page_dir: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def curve_table(folders: list) -> str:
+    """Learning curves of the strategies of one or more super-network studies: sampled-path train
+    top-1 every 100 steps, training seconds, and where the study has one, the top-1 at the
+    wall-clock ``uniform`` took."""
+    studies = [_load_json(os.path.join(ROOT, f, "supernet.json")) for f in folders]
+    steps = sorted({p["step"] for rep in studies for s in rep["strategies"].values() for p in s["curve"]
+                    if p["step"] % 100 == 0})
+    lines = ["| strategy | study | " + " | ".join(f"step {k}" for k in steps) + " | training s | at `uniform`'s training s |",
+             "| --- | --- | " + " | ".join("---" for _ in steps) + " | --- | --- |"]
+    for folder, rep in zip(folders, studies):
+        for name, strat in rep["strategies"].items():
+            at = {p["step"]: p["train_top1"] for p in strat["curve"]}
+            summ = rep["summary"].get(name, {})
+            wall = summ.get("train_top1_at_uniform_wall")
+            wall_cell = "—" if wall is None or name == "uniform" else f"{wall:.1f} (step {summ['step_at_uniform_wall']})"
+            cells = " | ".join("" if k not in at else f"{at[k]:.1f}" for k in steps)
+            lines.append(f"| `{name}` | {os.path.relpath(os.path.join(ROOT, folder), os.path.join(ROOT, RESULTS))} | "
+                         f"{cells} | {summ.get('train_s', float('nan')):.0f} | {wall_cell} |")
+    return "\n".join(lines) + "\n"
+
+
+def readout_table(pattern: str) -> str:
+    """A super network's one-shot ranking over its snapshots (tools.supernet.probe_readout files
+    ``<pattern>_at<step>.json``), one line per snapshot and read-out."""
+    files = glob.glob(os.path.join(ROOT, pattern + "_at*.json"))
+    if not files:
+        raise InputError(f"no read-out files {pattern}_at*.json")
+    lines = ["| snapshot step | read-out | τ whole set [95% CI] | τ window | mean one-shot top-1 |",
+             "| --- | --- | --- | --- | --- |"]
+    for path in sorted(files, key=lambda f: int(re.search(r"_at(\d+)\.json$", f).group(1))):
+        rep = _load_json(path)
+        step = int(re.search(r"_at(\d+)\.json$", path).group(1))
+        for name, t in rep["taus"].items():
+            lines.append(f"| {step} | {name} | {_tau_cell(t.get('all'))} | {_tau_cell(t.get('window'))} | "
+                         f"{rep['mean_one_shot_top1'][name]:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def generated(what: str, page_path: str) -> str:
     """The text a marker stands for."""
     kind, _, src = what.partition(" ")
@@ -187,6 +228,13 @@ def generated(what: str, page_path: str) -> str:
     if kind == "supernet":
         from tools.supernet.benchmark import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "supernet.json")))
+    if kind == "curves":
+        return curve_table(src.split())
+    if kind == "readouts":
+        return readout_table(src)
+    if kind == "finetune":
+        from tools.quality.finetune_inherited import markdown
+        return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))
     raise InputError(f"{os.path.relpath(page_path, ROOT)}: unknown generated table '{what}'")
 
 

@@ -45,3 +45,18 @@ def test_an_unknown_table_is_one_line(tmp_path):
     page.write_text("<!-- generated: nonsense x -->\n<!-- end generated -->\n")
     with pytest.raises(InputError, match="unknown generated table 'nonsense x'"):
         rt.refresh(str(page))
+
+
+def test_every_committed_benchmark_has_its_generated_table():
+    """A new quality.json or supernet.json under tools/results gets its report into a docs page."""
+    import glob
+    text = "\n".join(open(p, encoding="utf-8").read() for p in rt.pages())
+    missing = []
+    for kind, name in (("quality", "quality.json"), ("supernet", "supernet.json")):
+        for path in glob.glob(os.path.join(rt.ROOT, rt.RESULTS, "**", name), recursive=True):
+            folder = os.path.relpath(os.path.dirname(path), rt.ROOT)
+            if "/units/" in folder or folder.endswith("/units"):
+                continue
+            if f"<!-- generated: {kind} {folder} -->" not in text and f" {folder} " not in text.replace("-->", " -->"):
+                missing.append(folder)
+    assert missing == []

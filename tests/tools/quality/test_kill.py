@@ -104,6 +104,7 @@ def kill_anywhere(module, args, tmp_path, kills, stage):
             assert units_alive(killed) == [], "a unit kept running after its benchmark was killed"
         assert _start(module, args, killed, log).wait(timeout=900) == 0, open(tmp_path / "killed.log").read()[-2000:]
     print("\n".join(report))
+    (tmp_path / "kills.txt").write_text("\n".join(report) + "\n")  # what was killed where, for the docs
     assert sum(1 for line in report if ": killed" in line) >= min(10, len(kills) - 1)
     return ref, killed, report
 
