@@ -107,7 +107,7 @@ INHERITED = "inherited_weights.pt"
 def load_supernet(result: SearchResult):
     """The super network of a search run with its weights (``checkpoint.pt``: the last epoch's, or a
     stopped run's step-level state) and the arch params saved with them."""
-    from common.io import load_file
+    from common.io import load_file, load_state_into
     from search_space import build_super_network
     ckpt = os.path.join(result.run_dir, "checkpoint.pt")
     if not os.path.isfile(ckpt):
@@ -118,11 +118,7 @@ def load_supernet(result: SearchResult):
     if not isinstance(model, dict):
         raise InputError(f"{ckpt}: not a search checkpoint (no 'model' state)")
     net = build_super_network(result.cfg)
-    try:
-        net.load_state_dict(model)
-    except RuntimeError as e:
-        raise InputError(f"{ckpt}: not the super network of {os.path.join(result.run_dir, 'config.yaml')} "
-                         f"({str(e).strip().splitlines()[0][:160]})") from None
+    load_state_into(net, model, f"{ckpt} (the super network of {os.path.join(result.run_dir, 'config.yaml')})")
     return net
 
 

@@ -10,12 +10,12 @@ nets are retrained. What it imports is marked ``imported_from``; nothing is over
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Iterator, List, Tuple
 
 from common.errors import InputError
 from common.io import atomic_write_json
+from tools.quality.unit_files import is_accuracy
 
 
 def retrain_records(report: dict) -> Iterator[Tuple[str, int, float, float]]:
@@ -38,10 +38,6 @@ def retrain_records(report: dict) -> Iterator[Tuple[str, int, float, float]]:
             for child in node:
                 yield from walk(child)
     yield from walk(report)
-
-
-def _accuracy(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and 0 <= x <= 100
 
 
 def check_report(report, path: str) -> None:
@@ -72,7 +68,7 @@ def check_report(report, path: str) -> None:
                     checked.add(text)
                 for key in ("acc", "val_final"):
                     values = node.get(key, [])
-                    if not isinstance(values, list) or not all(_accuracy(v) for v in values):
+                    if not isinstance(values, list) or not all(is_accuracy(v) for v in values):
                         raise InputError(f"{where}: {at}.{key} {str(values)[:80]}: accuracies must be finite "
                                          "percentages")
             for k, child in node.items():

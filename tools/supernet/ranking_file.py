@@ -4,13 +4,14 @@ line naming it and what is wrong, before anything is written."""
 from __future__ import annotations
 
 import json
+import math
 
 from common.errors import InputError
 from tools.quality.unit_files import is_accuracy
 
 
 def _finite(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x and abs(x) != float("inf")
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def check_ranking_set(data, where: str) -> None:
