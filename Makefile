@@ -17,7 +17,7 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto --durations=15 -m "not slow" tests
 
-# the kill-anywhere tests (issue 46): SIGKILL at ~37 moments of three benchmarks, ~5-10 minutes
+# the kill-anywhere tests (issue 46): three benchmarks killed with SIGKILL 36 times in all, about 4 minutes
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=5 -m slow tests
 
