@@ -97,6 +97,7 @@ def quality_report(folder: str) -> dict:
 
 
 def glance_row(folder: str, method: str, note: str, page: str) -> str:
+    # page: the markdown link to the page that discusses the benchmark
     """One line of the at-a-glance table: searched − each group, from the report's own statistics."""
     from tools.quality.report import attribution
     report = quality_report(folder)
@@ -123,15 +124,20 @@ def glance_row(folder: str, method: str, note: str, page: str) -> str:
     if n < PROTOCOL_SEEDS:
         label += f" (**{n} of {PROTOCOL_SEEDS} seeds**: no conclusion)"
     return (f"| {label} | {proto['target']:g} ms | {n} | {cell('searched − random', True)} | {pick} | {multi} | "
-            f"{uniform} | [{os.path.basename(page)}]({page}) |")
+            f"{uniform} | {page} |")
 
 
 def quality_glance(page_dir: str) -> str:
     lines = ["| method | target | seeds | searched − random | − params pick | − multi-branch random | "
              "− best hand-designed (by val) | where |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder, method, note, page in QUALITY_ROWS:
-        lines.append(glance_row(folder, method, note, os.path.relpath(os.path.join(ROOT, page), page_dir)))
+        lines.append(glance_row(folder, method, note, _link(page, page_dir)))
     return "\n".join(lines) + "\n"
+
+
+def _link(page: str, page_dir: str) -> str:
+    """A link to a docs page (ROOT-relative) from a page in ``page_dir``."""
+    return f"[{os.path.basename(page)}]({os.path.relpath(os.path.join(ROOT, page), page_dir)})"
 
 
 def _tau_cell(t) -> str:
@@ -159,7 +165,7 @@ def supernet_glance(page_dir: str) -> str:
     for folder, set_name, page in SUPERNET_STUDIES:
         rep = _load_json(os.path.join(ROOT, RESULTS, folder, "supernet.json"))
         ranking = _ranking_set(rep["ranking"])
-        where = f"[{os.path.basename(page)}]({os.path.relpath(os.path.join(ROOT, page), page_dir)})"
+        where = _link(page, page_dir)
         name = f"{set_name}, {rep['nets']} nets ({_ceiling(ranking)})"
         for strategy, s in rep["summary"].items():
             top1 = "—" if s.get("train_top1_end") is None else f"{s['train_top1_end']:.1f}%"
@@ -170,7 +176,7 @@ def supernet_glance(page_dir: str) -> str:
         ranking = _ranking_set(rep["ranking"])
         taus = rep["taus"]["prob"]
         n = taus["all"]["n"]
-        where = f"[{os.path.basename(page)}]({os.path.relpath(os.path.join(ROOT, page), page_dir)})"
+        where = _link(page, page_dir)
         lines.append(f"| {label} | 4-op space, {n} nets ({_ceiling(ranking)}) | {steps} | — | "
                      f"{_tau_cell(taus['all'])} | {_tau_cell(taus.get('window'))} | {where} |")
     return "\n".join(lines) + "\n"

@@ -141,6 +141,12 @@ def strategy_cfg(name, args):
     return load_search_config(args.config, overrides), overrides
 
 
+def strategy_result_problem(r):
+    """What is wrong with a strategy's result.json (tools.quality.unit_files.read_unit_json), or None."""
+    ok = isinstance(r, dict) and isinstance(r.get("snapshots"), list) and isinstance(r.get("curve"), list)
+    return None if ok else "not a finished strategy's result"
+
+
 def train_strategy(name, args, root, log) -> dict:
     """Phase 1: the super network of ``name`` trained for --steps (cached in --save/<name>_<steps>/),
     with a snapshot of its weights at every ranking point."""
@@ -154,8 +160,7 @@ def train_strategy(name, args, root, log) -> dict:
     folder = os.path.join(args.save, f"{name}_{args.steps}")
     done = os.path.join(folder, "result.json")
     from tools.quality.unit_files import read_unit_json
-    finished = read_unit_json(done, lambda r: None if isinstance(r, dict) and isinstance(r.get("snapshots"), list)
-                              and isinstance(r.get("curve"), list) else "not a finished strategy's result")
+    finished = read_unit_json(done, strategy_result_problem)
     if finished is not None:  # a damaged one is set aside: the strategy resumes from its checkpoint
         return finished
     os.makedirs(folder, exist_ok=True)
@@ -340,8 +345,7 @@ def main(argv=None):
         path = os.path.join(args.save, f"{name}_{args.steps}", "result.json")
         if name not in trained and os.path.isfile(path):
             from tools.quality.unit_files import read_unit_json
-            other = read_unit_json(path, lambda r: None if isinstance(r, dict) and isinstance(r.get("snapshots"), list)
-                                   else "not a finished strategy's result")
+            other = read_unit_json(path, strategy_result_problem)
             if other is not None:
                 trained[name] = other
     _, nets = load_ranking(args.ranking)  # read again: it may have grown while the strategies trained
