@@ -1,0 +1,62 @@
+"""tools.supernet.probe_arch_gradients: the signal-fraction arithmetic, and a run on a real (tiny) search."""
+import json
+import os
+
+import pytest
+import torch
+
+from dataset.demo import generate
+from engine.search_loop import RunOptions, run_search
+from search_space.search_config import load_search_config
+from tests.run_apis.test_search import SEARCH_OPTS
+from tools.supernet.probe_arch_gradients import main, noise_fraction, signal_fractions, summarise
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def test_a_steady_gradient_is_all_signal_and_noise_is_not():
+    steady = torch.tensor([[0.5, -2.0, 0.0]]).repeat(30, 1)  # the third parameter never gets a gradient
+    assert signal_fractions(steady) == pytest.approx([1.0, 1.0])
+    assert noise_fraction(steady) < 0.35  # its signs flipped at random: ~0.67 / sqrt(30)
+    noise = torch.randn(400, 50, generator=torch.Generator().manual_seed(1))
+    med = sorted(signal_fractions(noise))[25]
+    assert med < 0.1 and abs(med - noise_fraction(noise)) < 0.03
+
+
+def test_summary_drift_and_terms():
+    ce = torch.tensor([[1.0, 0.0]] * 4 + [[-1.0, 0.0]] * 4)  # first parameter: pure noise
+    cost = torch.tensor([[0.0, 0.2]] * 8)  # second: a steady cost gradient
+    s = summarise(ce + cost, ce, cost, torch.tensor([0.01, 0.3]), lr=0.01, steps=100)
+    assert s["signal_fraction_max"] == pytest.approx(1.0)
+    assert s["adam_bound"] == pytest.approx(1.0) and s["measured_drift_max"] == pytest.approx(0.3)
+    assert s["ce_abs_mean_median"] == pytest.approx(0.0) and s["cost_abs_mean_median"] == pytest.approx(0.1)
+
+
+@pytest.fixture(scope="module")
+def search_run(tmp_path_factory):
+    data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=8,
+                    quiet=True)
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    return data, run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
+
+
+def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, capsys):
+    data, run_dir = search_run
+    before = {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)}
+    out = tmp_path / "g.json"
+    rep = main(["--load_path", run_dir, "--data_path", data, "--batches", "4", "--out", str(out)])
+    assert json.load(open(out)) == json.loads(json.dumps(rep))
+    assert set(rep["groups"]) == {"head_alphas", "stack_alphas", "betas"}
+    assert rep["batches"] == 2  # search_val holds 2 batches of 8: as many as there are
+    betas = rep["groups"]["betas"]
+    assert betas["rms_grad_median"] > 0 and betas["measured_drift_max"] > 0  # the search moved them
+    assert betas["arch_steps_of_search"] == 2 * 2  # arch epochs 1..2 of 3, 2 batches each (cap 3)
+    assert 0 < rep["op_entropy"] <= 1
+    assert {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)} == before
+    assert "signal" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["--load_path", run_dir, "--data_path", data, "--batches", "1"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        main(["--load_path", str(tmp_path), "--data_path", data])
+    assert e.value.code == 2 and "config.yaml" in capsys.readouterr().err

@@ -1,0 +1,196 @@
+r"""Diagnostic: why do a search's architecture parameters hardly move?
+
+    python -m tools.supernet.probe_arch_gradients --load_path runs/search-<time> --data_path data/fashion_mnist \
+        --batches 40 --out runs/arch_gradients.json
+
+On a finished search (its ``checkpoint.pt``: the super network and the architecture parameters of
+the last epoch) --batches arch steps are taken *without* updating anything: each draws its kept ops
+and batch as the search's arch pass does (``SearchMethod.arch_step``, train-mode BN, search_val
+with the evaluation transforms), and the gradient of each loss term -- cross-entropy, cost term --
+with respect to every alpha and beta is recorded. Per parameter group it reports
+
+* the gradient's **signal fraction** ``|mean| / rms`` over the steps: 1 for a gradient that points
+  the same way every step; beside it the same figure with each step's gradient sign-flipped at
+  random (``noise``: what pure noise of that size and sparsity gives). Adam moves a parameter by about
+  ``lr * signal fraction`` per step once its moments settle, so
+* the **expected drift** over the search's arch steps, ``lr * steps * signal fraction``, beside
+* the **measured drift** ``|final - initial|`` (the initial parameters rebuilt from the run's seed,
+  as the search built them) and the Adam bound ``lr * steps``;
+* which term carries the signal: the mean gradient of cross-entropy and of the cost term.
+
+Read-only: the run folder is not written.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from common.cli import main_guard  # noqa: E402
+from common.errors import InputError  # noqa: E402
+from common.io import atomic_write_json  # noqa: E402
+
+GROUPS = ("head_alphas", "stack_alphas", "betas")
+
+
+def _median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return 0.0 if n == 0 else (xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2]))
+
+
+def gradient_stats(grads) -> dict:
+    """``grads``: [steps, params] tensor of one term's gradients. Per parameter |mean| and rms over
+    the steps (zeros included: an op not kept in a step gets no gradient, as Adam sees it)."""
+    mean = grads.mean(0)
+    rms = grads.pow(2).mean(0).sqrt()
+    return {"abs_mean": mean.abs(), "rms": rms, "mean": mean}
+
+
+def signal_fractions(grads) -> list:
+    """|mean| / rms over the steps, per parameter that got any gradient."""
+    s = gradient_stats(grads)
+    live = s["rms"] > 0
+    return (s["abs_mean"][live] / s["rms"][live]).tolist()
+
+
+def noise_fraction(grads, draws: int = 50, seed: int = 0) -> float:
+    """The median signal fraction of the same gradients with each step's sign flipped at random:
+    what pure noise of this size and sparsity gives (the reference a signal must clear)."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    meds = []
+    for _ in range(draws):
+        signs = torch.randint(0, 2, (grads.shape[0], 1), generator=g).to(grads.dtype) * 2 - 1
+        meds.append(_median(signal_fractions(grads * signs)))
+    return _median(meds)
+
+
+def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
+    """One group's figures: medians over its parameters (the max where it says so)."""
+    s, c, k = gradient_stats(total), gradient_stats(ce), gradient_stats(cost)
+    frac = signal_fractions(total)
+    return {"params": int(total.shape[1]), "steps_measured": int(total.shape[0]),
+            "signal_fraction_median": _median(frac), "signal_fraction_max": max(frac) if frac else 0.0,
+            "noise_level": noise_fraction(total),
+            "rms_grad_median": _median(s["rms"].tolist()),
+            "ce_abs_mean_median": _median(c["abs_mean"].tolist()),
+            "cost_abs_mean_median": _median(k["abs_mean"].tolist()),
+            "ce_rms_median": _median(c["rms"].tolist()), "cost_rms_median": _median(k["rms"].tolist()),
+            "lr": lr, "arch_steps_of_search": steps, "adam_bound": lr * steps,
+            "expected_drift_median": lr * steps * _median(frac),
+            "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
+
+
+def _flat(params):
+    import torch
+    return torch.cat([p.reshape(-1) for p in params if p.numel()])
+
+
+@main_guard
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m tools.supernet.probe_arch_gradients", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--load_path", required=True, help="a finished search run folder (with checkpoint.pt)")
+    p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
+    p.add_argument("--batches", type=int, default=40, help="arch steps measured (40)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--out", default=None, help="JSON of the figures (default: print only)")
+    a = p.parse_args(argv)
+    if a.batches < 2:
+        raise InputError(f"--batches must be >= 2, got {a.batches}")
+    import torch
+    from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
+    from engine.derive_run import load_search_result, load_supernet
+    from engine.search_cost import load_cost_for_search
+    from search_space import build_super_network
+    from search_space.methods import build_method
+    from search_space.methods.densenas import cost_term
+    torch.set_num_threads(a.threads)
+    result = load_search_result(a.load_path)
+    cfg = result.cfg
+    net = load_supernet(result)
+    table = load_cost_for_search(cfg, result.space)
+    method = build_method(cfg, net, table, net)
+    root = resolve_data_root(a.data_path, cfg, announce=False)
+    check_data_root(root, ("search_val",), cfg.data.val_data_type)
+    data = build_dataset(root, "search_val", cfg, train=False)
+    loader = build_loader(data, cfg.data.batch_size, True, 0, torch.device("cpu"), None, cfg.train_params.seed + 1,
+                          drop_last=True)
+    torch.manual_seed(cfg.train_params.seed)  # the search's initial parameters, as it built them
+    init = build_super_network(cfg)
+
+    groups = {g: [q for q in getattr(net, g)] for g in GROUPS}
+    epoch = cfg.train_params.epochs - 1
+    if not method.arch_active(epoch):
+        raise InputError(f"--load_path {a.load_path}: its method takes no arch steps in its last epoch")
+    rows = {g: {"total": [], "ce": [], "cost": []} for g in GROUPS}
+    net.train()
+    for i, (x, y) in enumerate(DevicePrefetcher(loader, torch.device("cpu"), False)):
+        if i == a.batches:
+            break
+        out = method.arch_step(x, y, epoch)
+        if out.ce is None:
+            raise InputError(f"--load_path {a.load_path}: method {method.name} reports no cross-entropy term")
+        term = cost_term(cfg, out.cost) if out.cost is not None else None
+        params = [q for g in GROUPS for q in groups[g]]
+        g_ce = torch.autograd.grad(out.ce, params, retain_graph=True, allow_unused=True)
+        g_cost = (torch.autograd.grad(term, params, allow_unused=True) if term is not None and term.requires_grad
+                  else [None] * len(params))
+        k = 0
+        for g in GROUPS:
+            n = len(groups[g])
+            ce = [torch.zeros_like(q) if t is None else t for q, t in zip(params[k:k + n], g_ce[k:k + n])]
+            co = [torch.zeros_like(q) if t is None else t for q, t in zip(params[k:k + n], g_cost[k:k + n])]
+            rows[g]["ce"].append(_flat(ce))
+            rows[g]["cost"].append(_flat(co))
+            rows[g]["total"].append(_flat(ce) + _flat(co))
+            k += n
+    measured = len(rows["betas"]["ce"])
+    if measured < 2:
+        raise InputError(f"--data_path {root}: search_val gives {measured} batch(es) of {cfg.data.batch_size}")
+    arch_steps = (cfg.train_params.epochs - int(cfg.search_params.arch_update_epoch)) * _arch_steps_per_epoch(
+        cfg, len(loader))
+    rep = {"load_path": os.path.abspath(a.load_path), "batches": measured, "groups": {}}
+    for g in GROUPS:
+        lr = cfg.optim.arch.beta_lr if g == "betas" else cfg.optim.arch.alpha_lr
+        drift = (_flat(getattr(net, g)) - _flat(getattr(init, g))).abs().detach()
+        rep["groups"][g] = summarise(torch.stack(rows[g]["total"]), torch.stack(rows[g]["ce"]),
+                                     torch.stack(rows[g]["cost"]), drift, float(lr), arch_steps)
+    rep["op_entropy"] = _op_entropy(net)
+    print(f"{a.load_path}: {measured} arch steps measured, search took {arch_steps} arch steps "
+          f"(normalised op entropy now {rep['op_entropy']:.3f})")
+    print(f"{'group':13s} {'signal |mean|/rms':>17s} {'noise (flipped)':>15s} {'|mean| CE':>10s} {'|mean| cost':>11s} "
+          f"{'expected drift':>14s} {'measured drift':>14s} {'Adam bound':>10s}")
+    for g, s in rep["groups"].items():
+        print(f"{g:13s} {s['signal_fraction_median']:17.3f} {s['noise_level']:15.3f} {s['ce_abs_mean_median']:10.2e} "
+              f"{s['cost_abs_mean_median']:11.2e} {s['expected_drift_median']:14.3f} {s['measured_drift_median']:14.3f} "
+              f"{s['adam_bound']:10.2f}")
+    if a.out:
+        atomic_write_json(a.out, rep)
+    return rep
+
+
+def _arch_steps_per_epoch(cfg, batches: int) -> int:
+    cap = cfg.data.steps_per_epoch
+    return min(batches, cap) if cap else batches
+
+
+def _op_entropy(net) -> float:
+    """Mean over mixed ops of the softmax(alpha) entropy, as a share of the uniform distribution's."""
+    import torch
+    ents = []
+    for a in list(net.head_alphas) + list(net.stack_alphas):
+        for row in a.detach():
+            if row.numel() > 1:
+                pr = torch.softmax(row, -1)
+                ents.append(float(-(pr * pr.log()).sum() / math.log(row.numel())))
+    return sum(ents) / len(ents) if ents else 1.0
+
+
+if __name__ == "__main__":
+    main()
