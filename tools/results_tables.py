@@ -56,19 +56,26 @@ QUALITY_ROWS = [
     ("quality_fmnist_1.0ms", "`densenas` (paper default)", "", "docs/search_quality.md"),
     ("quality_fmnist_1.0ms_sandwich", "`densenas` + `sandwich`", "", "docs/search_quality.md"),
     ("quality_fmnist_1.0ms_nse", "`nse`", "", "docs/search_quality.md"),
+    ("quality_fmnist_1.0ms_entangled", "`densenas` + `entangle`", "the 1.5 ms searches re-derived",
+     "docs/entangled_weights.md"),
 ]
 # (study folder holding supernet.json, the ranking set's name, page); plus one-shot read-out files
 SUPERNET_STUDIES = [
     ("supernet_fmnist/full_set", "4-op space", "docs/supernet_ranking.md"),
     ("supernet_fmnist_entangled", "4-op space", "docs/entangled_weights.md"),
-    ("supernet_fmnist_nse", "`nse` single-op space", "docs/search_methods.md"),
-    ("supernet_fmnist_nse/all_ops", "`nse` single-op space, all ops", "docs/search_methods.md"),
+    ("supernet_fmnist_nse", "`nse` single-op space", "docs/supernet_ranking.md"),
+    ("supernet_fmnist_nse/all_ops", "`nse` single-op space, all ops", "docs/supernet_ranking.md"),
+    ("supernet_fmnist_nse_entangled", "`nse` single-op space", "docs/entangled_weights.md"),
 ]
 READOUTS = [  # (read-out file, strategy and schedule as named, steps, study it belongs to)
     ("supernet_fmnist_entangled/readout_uniform_entangled_1600_at800.json",
      "`uniform_entangled`, 1,600-step schedule, at step 800", 800, "docs/entangled_weights.md"),
     ("supernet_fmnist_entangled/readout_uniform_entangled_1600_at1600.json",
      "`uniform_entangled`, 1,600-step schedule, at step 1,600", 1600, "docs/entangled_weights.md"),
+    ("supernet_fmnist/readout_uniform_1600_at800.json",
+     "`uniform` (independent), 1,600-step schedule, at step 800", 800, "docs/entangled_weights.md"),
+    ("supernet_fmnist/readout_uniform_1600_at1600.json",
+     "`uniform` (independent), 1,600-step schedule, at step 1,600", 1600, "docs/entangled_weights.md"),
 ]
 MARKER = re.compile(r"(<!-- generated: (?P<what>[^>]*?) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
 
