@@ -12,8 +12,10 @@ with respect to every alpha and beta is recorded. Per parameter group it reports
 * the gradient's **signal fraction** ``|mean| / rms`` over the steps: 1 for a gradient that points
   the same way every step; beside it the same figure with each step's gradient sign-flipped at
   random (``noise``: what pure noise of that size and sparsity gives). Adam moves a parameter by about
-  ``lr * signal fraction`` per step once its moments settle, so
-* the **expected drift** over the search's arch steps, ``lr * steps * signal fraction``, beside
+  ``lr`` times the steady share of its gradient per step (the **excess**: sqrt(fraction^2 - 1/n),
+  what is left of the fraction once noise's 1/n is taken out), so
+* the **expected drift** over the search's arch steps, ``lr * steps * excess``, and a pure random
+  walk's ``lr * sqrt(steps)``, beside
 * the **measured drift** ``|final - initial|`` (the initial parameters rebuilt from the run's seed,
   as the search built them) and the Adam bound ``lr * steps``;
 * which term carries the signal: the mean gradient of cross-entropy and of the cost term.
@@ -51,6 +53,14 @@ def gradient_stats(grads) -> dict:
     return {"abs_mean": mean.abs(), "rms": rms, "mean": mean}
 
 
+def excess_fractions(grads) -> list:
+    """Per parameter, the steady part of the gradient as a share of its rms: sqrt(f^2 - 1/n), 0 where
+    negative. With n steps, noise alone gives E[mean^2] = rms^2 / n (exactly what random sign flips
+    give), so f^2 - 1/n estimates mean_true^2 / rms^2 -- the share of each step Adam keeps moving."""
+    n = grads.shape[0]
+    return [math.sqrt(max(f * f - 1.0 / n, 0.0)) for f in signal_fractions(grads)]
+
+
 def signal_fractions(grads) -> list:
     """|mean| / rms over the steps, per parameter that got any gradient."""
     s = gradient_stats(grads)
@@ -77,12 +87,15 @@ def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
     return {"params": int(total.shape[1]), "steps_measured": int(total.shape[0]),
             "signal_fraction_median": _median(frac), "signal_fraction_max": max(frac) if frac else 0.0,
             "noise_level": noise_fraction(total),
+            "excess_fraction_median": _median(excess_fractions(total)),
+            "excess_fraction_mean": sum(excess_fractions(total)) / max(1, len(frac)),
             "rms_grad_median": _median(s["rms"].tolist()),
             "ce_abs_mean_median": _median(c["abs_mean"].tolist()),
             "cost_abs_mean_median": _median(k["abs_mean"].tolist()),
             "ce_rms_median": _median(c["rms"].tolist()), "cost_rms_median": _median(k["rms"].tolist()),
             "lr": lr, "arch_steps_of_search": steps, "adam_bound": lr * steps,
-            "expected_drift_median": lr * steps * _median(frac),
+            "expected_drift_median": lr * steps * _median(excess_fractions(total)),
+            "random_walk_drift": lr * math.sqrt(steps),
             "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
 
 
@@ -98,11 +111,16 @@ def main(argv=None):
     p.add_argument("--load_path", required=True, help="a finished search run folder (with checkpoint.pt)")
     p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
     p.add_argument("--batches", type=int, default=40, help="arch steps measured (40)")
+    p.add_argument("--batch_size", type=int, default=None,
+                   help="images per measured step (default: the search's data.batch_size); a larger batch "
+                        "separates the data's share of the noise from the op sampling's")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--out", default=None, help="JSON of the figures (default: print only)")
     a = p.parse_args(argv)
     if a.batches < 2:
         raise InputError(f"--batches must be >= 2, got {a.batches}")
+    if a.batch_size is not None and a.batch_size < 1:
+        raise InputError(f"--batch_size must be >= 1, got {a.batch_size}")
     import torch
     from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
     from engine.derive_run import load_search_result, load_supernet
@@ -119,8 +137,8 @@ def main(argv=None):
     root = resolve_data_root(a.data_path, cfg, announce=False)
     check_data_root(root, ("search_val",), cfg.data.val_data_type)
     data = build_dataset(root, "search_val", cfg, train=False)
-    loader = build_loader(data, cfg.data.batch_size, True, 0, torch.device("cpu"), None, cfg.train_params.seed + 1,
-                          drop_last=True)
+    batch = a.batch_size or cfg.data.batch_size
+    loader = build_loader(data, batch, True, 0, torch.device("cpu"), None, cfg.train_params.seed + 1, drop_last=True)
     torch.manual_seed(cfg.train_params.seed)  # the search's initial parameters, as it built them
     init = build_super_network(cfg)
 
@@ -152,24 +170,24 @@ def main(argv=None):
             k += n
     measured = len(rows["betas"]["ce"])
     if measured < 2:
-        raise InputError(f"--data_path {root}: search_val gives {measured} batch(es) of {cfg.data.batch_size}")
+        raise InputError(f"--data_path {root}: search_val gives {measured} batch(es) of {batch}")
     arch_steps = (cfg.train_params.epochs - int(cfg.search_params.arch_update_epoch)) * _arch_steps_per_epoch(
-        cfg, len(loader))
-    rep = {"load_path": os.path.abspath(a.load_path), "batches": measured, "groups": {}}
+        cfg, len(data) // cfg.data.batch_size)  # the search's own batches (drop_last)
+    rep = {"load_path": os.path.abspath(a.load_path), "batches": measured, "batch_size": batch, "groups": {}}
     for g in GROUPS:
         lr = cfg.optim.arch.beta_lr if g == "betas" else cfg.optim.arch.alpha_lr
         drift = (_flat(getattr(net, g)) - _flat(getattr(init, g))).abs().detach()
         rep["groups"][g] = summarise(torch.stack(rows[g]["total"]), torch.stack(rows[g]["ce"]),
                                      torch.stack(rows[g]["cost"]), drift, float(lr), arch_steps)
     rep["op_entropy"] = _op_entropy(net)
-    print(f"{a.load_path}: {measured} arch steps measured, search took {arch_steps} arch steps "
+    print(f"{a.load_path}: {measured} arch steps of {batch} images measured, search took {arch_steps} arch steps "
           f"(normalised op entropy now {rep['op_entropy']:.3f})")
-    print(f"{'group':13s} {'signal |mean|/rms':>17s} {'noise (flipped)':>15s} {'|mean| CE':>10s} {'|mean| cost':>11s} "
-          f"{'expected drift':>14s} {'measured drift':>14s} {'Adam bound':>10s}")
+    print(f"{'group':13s} {'signal |mean|/rms':>17s} {'noise (flipped)':>15s} {'excess':>7s} {'|mean| CE':>10s} "
+          f"{'|mean| cost':>11s} {'expected drift':>14s} {'random walk':>11s} {'measured drift':>14s} {'Adam bound':>10s}")
     for g, s in rep["groups"].items():
-        print(f"{g:13s} {s['signal_fraction_median']:17.3f} {s['noise_level']:15.3f} {s['ce_abs_mean_median']:10.2e} "
-              f"{s['cost_abs_mean_median']:11.2e} {s['expected_drift_median']:14.3f} {s['measured_drift_median']:14.3f} "
-              f"{s['adam_bound']:10.2f}")
+        print(f"{g:13s} {s['signal_fraction_median']:17.3f} {s['noise_level']:15.3f} {s['excess_fraction_median']:7.3f} "
+              f"{s['ce_abs_mean_median']:10.2e} {s['cost_abs_mean_median']:11.2e} {s['expected_drift_median']:14.3f} "
+              f"{s['random_walk_drift']:11.3f} {s['measured_drift_median']:14.3f} {s['adam_bound']:10.2f}")
     if a.out:
         atomic_write_json(a.out, rep)
     return rep

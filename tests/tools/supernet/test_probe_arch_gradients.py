@@ -9,7 +9,7 @@ from dataset.demo import generate
 from engine.search_loop import RunOptions, run_search
 from search_space.search_config import load_search_config
 from tests.run_apis.test_search import SEARCH_OPTS
-from tools.supernet.probe_arch_gradients import main, noise_fraction, signal_fractions, summarise
+from tools.supernet.probe_arch_gradients import excess_fractions, main, noise_fraction, signal_fractions, summarise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
@@ -21,6 +21,8 @@ def test_a_steady_gradient_is_all_signal_and_noise_is_not():
     noise = torch.randn(400, 50, generator=torch.Generator().manual_seed(1))
     med = sorted(signal_fractions(noise))[25]
     assert med < 0.1 and abs(med - noise_fraction(noise)) < 0.03
+    assert excess_fractions(steady) == pytest.approx([(1 - 1 / 30) ** 0.5] * 2)
+    assert sorted(excess_fractions(noise))[25] < 0.03  # noise has no steady part
 
 
 def test_summary_drift_and_terms():
@@ -29,6 +31,7 @@ def test_summary_drift_and_terms():
     s = summarise(ce + cost, ce, cost, torch.tensor([0.01, 0.3]), lr=0.01, steps=100)
     assert s["signal_fraction_max"] == pytest.approx(1.0)
     assert s["adam_bound"] == pytest.approx(1.0) and s["measured_drift_max"] == pytest.approx(0.3)
+    assert s["random_walk_drift"] == pytest.approx(0.1)
     assert s["ce_abs_mean_median"] == pytest.approx(0.0) and s["cost_abs_mean_median"] == pytest.approx(0.1)
 
 
