@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import sys
 
 if __package__ in (None, ""):
@@ -39,10 +40,8 @@ from common.io import atomic_write_json  # noqa: E402
 GROUPS = ("head_alphas", "stack_alphas", "betas")
 
 
-def _median(xs):
-    xs = sorted(xs)
-    n = len(xs)
-    return 0.0 if n == 0 else (xs[n // 2] if n % 2 else 0.5 * (xs[n // 2 - 1] + xs[n // 2]))
+def _median(xs) -> float:
+    return statistics.median(xs) if xs else 0.0
 
 
 def gradient_stats(grads) -> dict:
@@ -199,15 +198,11 @@ def _arch_steps_per_epoch(cfg, batches: int) -> int:
 
 
 def _op_entropy(net) -> float:
-    """Mean over mixed ops of the softmax(alpha) entropy, as a share of the uniform distribution's."""
-    import torch
-    ents = []
-    for a in list(net.head_alphas) + list(net.stack_alphas):
-        for row in a.detach():
-            if row.numel() > 1:
-                pr = torch.softmax(row, -1)
-                ents.append(float(-(pr * pr.log()).sum() / math.log(row.numel())))
-    return sum(ents) / len(ents) if ents else 1.0
+    """The search log's figure: head and stack op entropy relative to uniform, averaged
+    (search_space.diagnostics.op_entropy)."""
+    from search_space.diagnostics import op_entropy
+    head, stack = op_entropy(list(net.head_alphas))[1], op_entropy(list(net.stack_alphas))[1]
+    return (head + stack) / 2 if any(a.numel() for a in net.stack_alphas) else head
 
 
 if __name__ == "__main__":
