@@ -49,7 +49,7 @@ def gradient_stats(grads) -> dict:
     the steps (zeros included: an op not kept in a step gets no gradient, as Adam sees it)."""
     mean = grads.mean(0)
     rms = grads.pow(2).mean(0).sqrt()
-    return {"abs_mean": mean.abs(), "rms": rms, "mean": mean}
+    return {"abs_mean": mean.abs(), "rms": rms}
 
 
 def excess_fractions(grads) -> list:
@@ -82,18 +82,17 @@ def noise_fraction(grads, draws: int = 50, seed: int = 0) -> float:
 def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
     """One group's figures: medians over its parameters (the max where it says so)."""
     s, c, k = gradient_stats(total), gradient_stats(ce), gradient_stats(cost)
-    frac = signal_fractions(total)
+    frac, excess = signal_fractions(total), excess_fractions(total)
     return {"params": int(total.shape[1]), "steps_measured": int(total.shape[0]),
             "signal_fraction_median": _median(frac), "signal_fraction_max": max(frac) if frac else 0.0,
             "noise_level": noise_fraction(total),
-            "excess_fraction_median": _median(excess_fractions(total)),
-            "excess_fraction_mean": sum(excess_fractions(total)) / max(1, len(frac)),
+            "excess_fraction_median": _median(excess), "excess_fraction_mean": sum(excess) / max(1, len(excess)),
             "rms_grad_median": _median(s["rms"].tolist()),
             "ce_abs_mean_median": _median(c["abs_mean"].tolist()),
             "cost_abs_mean_median": _median(k["abs_mean"].tolist()),
             "ce_rms_median": _median(c["rms"].tolist()), "cost_rms_median": _median(k["rms"].tolist()),
             "lr": lr, "arch_steps_of_search": steps, "adam_bound": lr * steps,
-            "expected_drift_median": lr * steps * _median(excess_fractions(total)),
+            "expected_drift_median": lr * steps * _median(excess),
             "random_walk_drift": lr * math.sqrt(steps),
             "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
 
@@ -126,7 +125,6 @@ def main(argv=None):
     from engine.search_cost import load_cost_for_search
     from search_space import build_super_network
     from search_space.methods import build_method
-    from search_space.methods.densenas import cost_term
     torch.set_num_threads(a.threads)
     result = load_search_result(a.load_path)
     cfg = result.cfg
@@ -141,7 +139,8 @@ def main(argv=None):
     torch.manual_seed(cfg.train_params.seed)  # the search's initial parameters, as it built them
     init = build_super_network(cfg)
 
-    groups = {g: [q for q in getattr(net, g)] for g in GROUPS}
+    groups = {g: list(getattr(net, g)) for g in GROUPS}
+    params = [q for g in GROUPS for q in groups[g]]
     epoch = cfg.train_params.epochs - 1
     if not method.arch_active(epoch):
         raise InputError(f"--load_path {a.load_path}: its method takes no arch steps in its last epoch")
@@ -153,10 +152,9 @@ def main(argv=None):
         out = method.arch_step(x, y, epoch)
         if out.ce is None:
             raise InputError(f"--load_path {a.load_path}: method {method.name} reports no cross-entropy term")
-        term = cost_term(cfg, out.cost) if out.cost is not None else None
-        params = [q for g in GROUPS for q in groups[g]]
+        term = out.loss - out.ce  # the method's cost term, whatever its form (0 without one)
         g_ce = torch.autograd.grad(out.ce, params, retain_graph=True, allow_unused=True)
-        g_cost = (torch.autograd.grad(term, params, allow_unused=True) if term is not None and term.requires_grad
+        g_cost = (torch.autograd.grad(term, params, allow_unused=True) if term.requires_grad
                   else [None] * len(params))
         k = 0
         for g in GROUPS:
