@@ -12,7 +12,7 @@ COMMANDS = ["run_apis.search", "run_apis.retrain", "run_apis.validation", "run_a
             "run_apis.latency_measure", "run_apis.export", "tools.convert_weights", "tools.download", "tools.demo",
             "tools.speed.data", "tools.speed.search", "tools.benchmark_target", "tools.make_search_space",
             "tools.results_tables", "tools.quality.pack", "tools.supernet.probe_readout",
-            "tools.supernet.probe_arch_gradients",
+            "tools.supernet.probe_arch_gradients", "tools.supernet.probe_op_losses",
             "dataset.mk_img_list", "dataset.mk_split_img_list", "dataset.img2lmdb", "dataset.demo",
             "dataset.cifar_to_folders"]
 

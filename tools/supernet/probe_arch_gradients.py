@@ -120,22 +120,13 @@ def main(argv=None):
     if a.batch_size is not None and a.batch_size < 1:
         raise InputError(f"--batch_size must be >= 1, got {a.batch_size}")
     import torch
-    from dataset.loader import DevicePrefetcher, build_dataset, build_loader, check_data_root, resolve_data_root
-    from engine.derive_run import load_search_result, load_supernet
-    from engine.search_cost import load_cost_for_search
+    from dataset.loader import DevicePrefetcher
     from search_space import build_super_network
-    from search_space.methods import build_method
-    torch.set_num_threads(a.threads)
-    result = load_search_result(a.load_path)
-    cfg = result.cfg
-    net = load_supernet(result)
-    table = load_cost_for_search(cfg, result.space)
-    method = build_method(cfg, net, table, net)
-    root = resolve_data_root(a.data_path, cfg, announce=False)
-    check_data_root(root, ("search_val",), cfg.data.val_data_type)
-    data = build_dataset(root, "search_val", cfg, train=False)
+    from tools.supernet.search_probe import open_search
+    opened = open_search(a.load_path, a.data_path, a.batch_size, threads=a.threads)
+    cfg, net, method, data, loader, root = (opened.cfg, opened.net, opened.method, opened.data,
+                                              opened.loader, opened.root)
     batch = a.batch_size or cfg.data.batch_size
-    loader = build_loader(data, batch, True, 0, torch.device("cpu"), None, cfg.train_params.seed + 1, drop_last=True)
     torch.manual_seed(cfg.train_params.seed)  # the search's initial parameters, as it built them
     init = build_super_network(cfg)
 

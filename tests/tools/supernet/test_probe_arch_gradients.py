@@ -5,13 +5,7 @@ import os
 import pytest
 import torch
 
-from dataset.demo import generate
-from engine.search_loop import RunOptions, run_search
-from search_space.search_config import load_search_config
-from tests.run_apis.test_search import SEARCH_OPTS
 from tools.supernet.probe_arch_gradients import excess_fractions, main, noise_fraction, signal_fractions, summarise
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_a_steady_gradient_is_all_signal_and_noise_is_not():
@@ -33,14 +27,6 @@ def test_summary_drift_and_terms():
     assert s["adam_bound"] == pytest.approx(1.0) and s["measured_drift_max"] == pytest.approx(0.3)
     assert s["random_walk_drift"] == pytest.approx(0.1)
     assert s["ce_abs_mean_median"] == pytest.approx(0.0) and s["cost_abs_mean_median"] == pytest.approx(0.1)
-
-
-@pytest.fixture(scope="module")
-def search_run(tmp_path_factory):
-    data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=8,
-                    quiet=True)
-    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
-    return data, run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
 
 
 def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, capsys):

@@ -1,0 +1,20 @@
+"""One tiny real search, shared by the probes' tests (a search is the slow part)."""
+import os
+
+import pytest
+
+from dataset.demo import generate
+from engine.search_loop import RunOptions, run_search
+from search_space.search_config import load_search_config
+from tests.run_apis.test_search import SEARCH_OPTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+@pytest.fixture(scope="session")
+def search_run(tmp_path_factory):
+    """(data root, run folder) of a 3-epoch search on a 5-class demo dataset."""
+    data = generate(str(tmp_path_factory.mktemp("demo")), num_classes=5, train_per_class=20, val_per_class=8,
+                    quiet=True)
+    cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
+    return data, run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
