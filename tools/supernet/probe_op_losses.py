@@ -64,11 +64,14 @@ def split_half_r(losses) -> float:
     return float((x * y).sum()) / den if den > 0 else 0.0
 
 
-def summarise(losses, distances) -> dict:
-    """One group's figures from its [batches, positions, ops] losses and per-position distances."""
+def summarise(losses, distances, op_names=None) -> dict:
+    """One group's figures from its [batches, positions, ops] losses and per-position distances;
+    with the ops' mean centred loss (over batches and positions, and per position: which ops the
+    super network prefers, in ``op_names`` order)."""
     d = centred(losses)
     flat = d.reshape(d.shape[0], -1)
-    return {"positions": int(d.shape[1]), "ops": int(d.shape[2]), "batches": int(d.shape[0]),
+    return {"op_names": list(op_names or []), "mean_centred_by_op": d.mean((0, 1)).tolist(),
+            "mean_centred_by_position": d.mean(0).tolist(),"positions": int(d.shape[1]), "ops": int(d.shape[2]), "batches": int(d.shape[0]),
             "loss_spread_rms": float(d.pow(2).mean().sqrt()),
             "steady_spread_rms": float(d.mean(0).pow(2).mean().sqrt()),
             "signal_fraction_median": _median(signal_fractions(flat)),
@@ -165,13 +168,14 @@ def main(argv=None):
         h.remove()
     if len(losses) < 2:
         raise InputError(f"--data_path {root}: search_val gives {len(losses)} batch(es) of {cfg.data.batch_size}")
-    groups = {"heads": list(range(n_head)), "stack_layers": list(range(n_head, len(mixed)))}
+    groups = {"heads": (list(range(n_head)), net.space.head_ops),
+              "stack_layers": (list(range(n_head, len(mixed))), net.space.stack_ops)}
     rep = {"load_path": os.path.abspath(a.load_path), "batches": len(losses), "batch_size": cfg.data.batch_size,
            "seconds": time.time() - t0, "groups": {}}
-    for g, rows in groups.items():
+    for g, (rows, names) in groups.items():
         if rows:  # one group's positions share their candidate list (head ops / stack ops)
             table = torch.tensor([[batch[m] for m in rows] for batch in losses])
-            rep["groups"][g] = summarise(table, [_median(dists[m]) for m in rows if dists[m]])
+            rep["groups"][g] = summarise(table, [_median(dists[m]) for m in rows if dists[m]], names)
     print(f"{a.load_path}: {len(losses)} batches of {cfg.data.batch_size}, {len(mixed)} positions")
     print(f"{'group':13s} {'loss spread':>11s} {'steady':>7s} {'signal':>7s} {'noise':>6s} {'excess':>7s} "
           f"{'split-half r':>12s} {'body distance':>13s}")
@@ -179,6 +183,8 @@ def main(argv=None):
         print(f"{g:13s} {s['loss_spread_rms']:11.4f} {s['steady_spread_rms']:7.4f} {s['signal_fraction_median']:7.3f} "
               f"{s['noise_level']:6.3f} {s['excess_fraction_median']:7.3f} {s['split_half_r']:12.2f} "
               f"{s['body_distance_median']:13.3f}")
+        print("  mean centred loss by op: " + ", ".join(f"{n} {v:+.4f}" for n, v in zip(s["op_names"],
+                                                                                       s["mean_centred_by_op"])))
     if a.out:
         atomic_write_json(a.out, rep)
     return rep

@@ -17,7 +17,8 @@ def test_a_consistently_better_op_is_separable_and_noise_is_not():
     assert centred(steady).mean(-1).abs().max() < 1e-6
     assert split_half_r(steady) > 0.9
     assert abs(split_half_r(noise)) < 0.3
-    s_steady, s_noise = summarise(steady, [0.5]), summarise(noise, [])
+    s_steady, s_noise = summarise(steady, [0.5], ["a", "b", "c", "d"]), summarise(noise, [])
+    assert s_steady["mean_centred_by_op"][2] < -0.2 and len(s_steady["mean_centred_by_position"]) == 6
     assert s_steady["excess_fraction_median"] > 0.8 and s_noise["excess_fraction_median"] < 0.1
     assert s_steady["steady_spread_rms"] > 5 * s_noise["steady_spread_rms"]
     assert s_steady["body_distance_median"] == 0.5 and s_noise["body_distance_median"] == 0.0
@@ -55,6 +56,7 @@ def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, 
     for s in rep["groups"].values():
         assert s["loss_spread_rms"] > 0 and -1 <= s["split_half_r"] <= 1
         assert s["body_distance_median"] > 0  # distinct ops compute distinct functions
+        assert len(s["op_names"]) == len(s["mean_centred_by_op"]) == s["ops"]
     assert {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)} == before
     assert "loss spread" in capsys.readouterr().out
     with pytest.raises(SystemExit) as e:
