@@ -12,6 +12,8 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: finetune tools/results/X -->   fine-tuning from inherited weights (tools.quality.finetune_inherited)
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
+    <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name
+    <!-- generated: op-losses tools/results/X -->       every probe_op_losses file of X, by name
     ...
     <!-- end generated -->
 
@@ -227,6 +229,14 @@ def readout_table(pattern: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def probe_reports(folder: str) -> dict:
+    """Every JSON of a folder of probe reports, by file name without .json, sorted."""
+    files = sorted(glob.glob(os.path.join(ROOT, folder, "*.json")))
+    if not files:
+        raise InputError(f"no probe reports {folder}/*.json")
+    return {os.path.basename(f)[:-len(".json")]: _load_json(f) for f in files}
+
+
 def generated(what: str, page_path: str) -> str:
     """The text a marker stands for."""
     kind, _, src = what.partition(" ")
@@ -245,6 +255,12 @@ def generated(what: str, page_path: str) -> str:
         return curve_table(src.split())
     if kind == "readouts":
         return readout_table(src)
+    if kind == "arch-gradients":
+        from tools.supernet.probe_arch_gradients import markdown
+        return markdown(probe_reports(src))
+    if kind == "op-losses":
+        from tools.supernet.probe_op_losses import markdown
+        return markdown(probe_reports(src))
     if kind == "finetune":
         from tools.quality.finetune_inherited import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))

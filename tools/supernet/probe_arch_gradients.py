@@ -97,6 +97,23 @@ def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
             "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
 
 
+def markdown(reports: dict) -> str:
+    """One table of several probe reports (``{name: report}``, e.g. the files of a folder by stem),
+    a row per parameter group: what ``tools.results_tables`` writes into the docs."""
+    lines = ["| search (its last state) | group | signal fraction | noise | excess | mean CE gradient | "
+             "mean cost gradient | expected drift | measured drift |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, rep in reports.items():
+        for k, (g, s) in enumerate(rep["groups"].items()):
+            first = (f"`{name}` (op entropy {rep['op_entropy']:.3f}; {rep['batches']} steps of "
+                     f"{rep['batch_size']} images)") if k == 0 else ""
+            lines.append(f"| {first} | {g.replace('_', ' ')} | {s['signal_fraction_median']:.3f} | "
+                         f"{s['noise_level']:.3f} | {s['excess_fraction_median']:.3f} | {s['ce_abs_mean_median']:.1e} | "
+                         f"{s['cost_abs_mean_median']:.1e} | {s['expected_drift_median']:.2f} | "
+                         f"{s['measured_drift_median']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def _flat(params):
     import torch
     return torch.cat([p.reshape(-1) for p in params if p.numel()])

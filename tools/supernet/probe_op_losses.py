@@ -81,6 +81,31 @@ def summarise(losses, distances, op_names=None) -> dict:
             "body_distance_median": _median(distances)}
 
 
+def steady_noise_floor(s: dict) -> float:
+    """What the steady spread of a group would be from noise alone: the rms standard error of the
+    ops' mean centred losses, from the report's own figures (spread^2 = steady^2 + variance)."""
+    n = s["batches"]
+    return (max(s["loss_spread_rms"] ** 2 - s["steady_spread_rms"] ** 2, 0.0) / max(1, n - 1)) ** 0.5
+
+
+def markdown(reports: dict) -> str:
+    """One table of several probe reports (``{name: report}``), a row per group of positions: what
+    ``tools.results_tables`` writes into the docs."""
+    lines = ["| search (its last state) | positions | loss spread | steady | its noise floor | excess | "
+             "split-half r | body distance | lowest mean loss | highest |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for name, rep in reports.items():
+        for k, (g, s) in enumerate(rep["groups"].items()):
+            first = f"`{name}` ({rep['batches']} batches of {rep['batch_size']})" if k == 0 else ""
+            ops = sorted(zip(s["mean_centred_by_op"], s["op_names"]))
+            lines.append(f"| {first} | {g.replace('_', ' ')} ({s['positions']}) | {s['loss_spread_rms']:.4f} | "
+                         f"{s['steady_spread_rms']:.4f} | {steady_noise_floor(s):.4f} | "
+                         f"{s['excess_fraction_median']:.3f} | {s['split_half_r']:+.2f} | "
+                         f"{s['body_distance_median']:.2f} | {ops[0][1]} {ops[0][0]:+.4f} | "
+                         f"{ops[-1][1]} {ops[-1][0]:+.4f} |")
+    return "\n".join(lines) + "\n"
+
+
 def body_distance(mixed, x, ops) -> float | None:
     """Median relative distance between the candidates' bodies on input ``x`` (see module doc)."""
     import torch

@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from tools.supernet.probe_arch_gradients import excess_fractions, main, noise_fraction, signal_fractions, summarise
+from tools.supernet.probe_arch_gradients import (excess_fractions, main, markdown, noise_fraction, signal_fractions,
+                                                summarise)
 
 
 def test_a_steady_gradient_is_all_signal_and_noise_is_not():
@@ -43,6 +44,8 @@ def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, 
     assert 0 < rep["op_entropy"] <= 1
     assert {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)} == before
     assert "signal" in capsys.readouterr().out
+    table = markdown({"tiny": rep}).splitlines()
+    assert len(table) == 2 + 3 and table[2].startswith("| `tiny` (op entropy") and "| betas |" in table[4]
     with pytest.raises(SystemExit) as e:
         main(["--load_path", run_dir, "--data_path", data, "--batches", "1"])
     assert e.value.code == 2

@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from tools.supernet.probe_op_losses import body_distance, centred, main, split_half_r, summarise
+from tools.supernet.probe_op_losses import (body_distance, centred, main, markdown, split_half_r, steady_noise_floor,
+                                           summarise)
 
 
 def test_a_consistently_better_op_is_separable_and_noise_is_not():
@@ -22,6 +23,9 @@ def test_a_consistently_better_op_is_separable_and_noise_is_not():
     assert s_steady["excess_fraction_median"] > 0.8 and s_noise["excess_fraction_median"] < 0.1
     assert s_steady["steady_spread_rms"] > 5 * s_noise["steady_spread_rms"]
     assert s_steady["body_distance_median"] == 0.5 and s_noise["body_distance_median"] == 0.0
+    # noise alone: the steady spread is about its floor; a steady preference stands far above it
+    assert 0.5 < s_noise["steady_spread_rms"] / steady_noise_floor(s_noise) < 1.5
+    assert s_steady["steady_spread_rms"] > 10 * steady_noise_floor(s_steady)
 
 
 class _Mixed(nn.Module):
@@ -59,6 +63,8 @@ def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, 
         assert len(s["op_names"]) == len(s["mean_centred_by_op"]) == s["ops"]
     assert {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)} == before
     assert "loss spread" in capsys.readouterr().out
+    table = markdown({"tiny": rep}).splitlines()
+    assert table[2].startswith("| `tiny` (2 batches of 8) | heads") and len(table) == 2 + len(rep["groups"])
     with pytest.raises(SystemExit) as e:
         main(["--load_path", run_dir, "--data_path", data, "--batches", "1"])
     assert e.value.code == 2
