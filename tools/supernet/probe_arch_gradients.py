@@ -97,6 +97,13 @@ def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
             "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
 
 
+def by_op(values, n_ops: int) -> list:
+    """Signed mean per op column of an alpha group (``values``: [..., rows * n_ops], row-major, as
+    the group's parameters flatten): for gradients, which way each op is pushed (Adam moves
+    against the sign), averaged over the group's rows (and steps)."""
+    return values.reshape(-1, n_ops).mean(0).tolist()
+
+
 def markdown(reports: dict) -> str:
     """One table of several probe reports (``{name: report}``, e.g. the files of a folder by stem),
     a row per parameter group: what ``tools.results_tables`` writes into the docs."""
@@ -184,6 +191,13 @@ def main(argv=None):
         drift = (_flat(getattr(net, g)) - _flat(getattr(init, g))).abs().detach()
         rep["groups"][g] = summarise(torch.stack(rows[g]["total"]), torch.stack(rows[g]["ce"]),
                                      torch.stack(rows[g]["cost"]), drift, float(lr), arch_steps)
+        names = {"head_alphas": net.space.head_ops, "stack_alphas": net.space.stack_ops}.get(g)
+        if names and drift.numel():
+            signed = _flat(getattr(net, g)) - _flat(getattr(init, g))
+            rep["groups"][g].update({"op_names": list(names),
+                                     "ce_mean_by_op": by_op(torch.stack(rows[g]["ce"]), len(names)),
+                                     "cost_mean_by_op": by_op(torch.stack(rows[g]["cost"]), len(names)),
+                                     "drift_mean_by_op": by_op(signed.detach(), len(names))})
     rep["op_entropy"] = _op_entropy(net)
     print(f"{a.load_path}: {measured} arch steps of {batch} images measured, search took {arch_steps} arch steps "
           f"(normalised op entropy now {rep['op_entropy']:.3f})")
@@ -193,6 +207,10 @@ def main(argv=None):
         print(f"{g:13s} {s['signal_fraction_median']:17.3f} {s['noise_level']:15.3f} {s['excess_fraction_median']:7.3f} "
               f"{s['ce_abs_mean_median']:10.2e} {s['cost_abs_mean_median']:11.2e} {s['expected_drift_median']:14.3f} "
               f"{s['random_walk_drift']:11.3f} {s['measured_drift_median']:14.3f} {s['adam_bound']:10.2f}")
+        if "op_names" in s:
+            print("  by op (mean CE gradient / cost gradient / final - initial): " + ", ".join(
+                f"{n} {c:+.1e} / {k:+.1e} / {d:+.3f}" for n, c, k, d in
+                zip(s["op_names"], s["ce_mean_by_op"], s["cost_mean_by_op"], s["drift_mean_by_op"])))
     if a.out:
         atomic_write_json(a.out, rep)
     return rep

@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from tools.supernet.probe_arch_gradients import (excess_fractions, main, markdown, noise_fraction, signal_fractions,
+from tools.supernet.probe_arch_gradients import (by_op, excess_fractions, main, markdown, noise_fraction, signal_fractions,
                                                 summarise)
 
 
@@ -18,6 +18,11 @@ def test_a_steady_gradient_is_all_signal_and_noise_is_not():
     assert med < 0.1 and abs(med - noise_fraction(noise)) < 0.03
     assert excess_fractions(steady) == pytest.approx([(1 - 1 / 30) ** 0.5] * 2)
     assert sorted(excess_fractions(noise))[25] < 0.03  # noise has no steady part
+
+
+def test_by_op_averages_each_op_column_over_rows_and_steps():
+    g = torch.tensor([[1.0, -2.0, 3.0, -4.0], [3.0, 0.0, 5.0, 0.0]])  # 2 steps, 2 rows of 2 ops
+    assert by_op(g, 2) == pytest.approx([3.0, -1.5])
 
 
 def test_summary_drift_and_terms():
@@ -44,6 +49,8 @@ def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, 
     assert 0 < rep["op_entropy"] <= 1
     assert {f: os.path.getmtime(os.path.join(run_dir, f)) for f in os.listdir(run_dir)} == before
     assert "signal" in capsys.readouterr().out
+    heads = rep["groups"]["head_alphas"]
+    assert len(heads["op_names"]) == len(heads["ce_mean_by_op"]) == len(heads["drift_mean_by_op"]) > 1
     table = markdown({"tiny": rep}).splitlines()
     assert len(table) == 2 + 3 and table[2].startswith("| `tiny` (op entropy") and "| betas |" in table[4]
     with pytest.raises(SystemExit) as e:
