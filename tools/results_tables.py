@@ -52,6 +52,7 @@ QUALITY_ROWS = [
     ("quality_fmnist_1.5ms_tfnas_controls", "`tfnas` (every control)", "", "docs/search_quality.md"),
     ("quality_fmnist_1.5ms_sandwich", "`densenas` + `sandwich`", "", "docs/supernet_ranking.md"),
     ("quality_fmnist_1.5ms_entangled", "`densenas` + `entangle`", "", "docs/entangled_weights.md"),
+    ("quality_fmnist_1.5ms_sandwich_entangled", "`densenas` + `entangle` + `sandwich`", "", "docs/entangled_weights.md"),
     ("quality_fmnist_1.5ms_nse", "`nse` (no controls)", "older recipe", "docs/search_methods.md"),
     ("quality_fmnist_1.5ms_nse_inherit", "`nse` + `inherit_weights`", "", "docs/search_methods.md"),
     ("quality_fmnist_1.5ms_nse_controls", "`nse` (every control)", "", "docs/search_methods.md"),
