@@ -36,11 +36,12 @@ if __package__ in (None, ""):
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.io import atomic_write_json  # noqa: E402
+from tools.supernet.search_probe import add_search_arguments  # noqa: E402
 
 GROUPS = ("head_alphas", "stack_alphas", "betas")
 
 
-def _median(xs) -> float:
+def median_or_zero(xs) -> float:
     return statistics.median(xs) if xs else 0.0
 
 
@@ -75,8 +76,8 @@ def noise_fraction(grads, draws: int = 50, seed: int = 0) -> float:
     meds = []
     for _ in range(draws):
         signs = torch.randint(0, 2, (grads.shape[0], 1), generator=g).to(grads.dtype) * 2 - 1
-        meds.append(_median(signal_fractions(grads * signs)))
-    return _median(meds)
+        meds.append(median_or_zero(signal_fractions(grads * signs)))
+    return median_or_zero(meds)
 
 
 def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
@@ -84,17 +85,17 @@ def summarise(total, ce, cost, drift, lr: float, steps: int) -> dict:
     s, c, k = gradient_stats(total), gradient_stats(ce), gradient_stats(cost)
     frac, excess = signal_fractions(total), excess_fractions(total)
     return {"params": int(total.shape[1]), "steps_measured": int(total.shape[0]),
-            "signal_fraction_median": _median(frac), "signal_fraction_max": max(frac) if frac else 0.0,
+            "signal_fraction_median": median_or_zero(frac), "signal_fraction_max": max(frac) if frac else 0.0,
             "noise_level": noise_fraction(total),
-            "excess_fraction_median": _median(excess), "excess_fraction_mean": sum(excess) / max(1, len(excess)),
-            "rms_grad_median": _median(s["rms"].tolist()),
-            "ce_abs_mean_median": _median(c["abs_mean"].tolist()),
-            "cost_abs_mean_median": _median(k["abs_mean"].tolist()),
-            "ce_rms_median": _median(c["rms"].tolist()), "cost_rms_median": _median(k["rms"].tolist()),
+            "excess_fraction_median": median_or_zero(excess), "excess_fraction_mean": sum(excess) / max(1, len(excess)),
+            "rms_grad_median": median_or_zero(s["rms"].tolist()),
+            "ce_abs_mean_median": median_or_zero(c["abs_mean"].tolist()),
+            "cost_abs_mean_median": median_or_zero(k["abs_mean"].tolist()),
+            "ce_rms_median": median_or_zero(c["rms"].tolist()), "cost_rms_median": median_or_zero(k["rms"].tolist()),
             "lr": lr, "arch_steps_of_search": steps, "adam_bound": lr * steps,
-            "expected_drift_median": lr * steps * _median(excess),
+            "expected_drift_median": lr * steps * median_or_zero(excess),
             "random_walk_drift": lr * math.sqrt(steps),
-            "measured_drift_median": _median(drift.tolist()), "measured_drift_max": float(drift.max())}
+            "measured_drift_median": median_or_zero(drift.tolist()), "measured_drift_max": float(drift.max())}
 
 
 def by_op(values, n_ops: int) -> list:
@@ -130,14 +131,10 @@ def _flat(params):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.supernet.probe_arch_gradients", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--load_path", required=True, help="a finished search run folder (with checkpoint.pt)")
-    p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
-    p.add_argument("--batches", type=int, default=40, help="arch steps measured (40)")
+    add_search_arguments(p, 40, "arch steps measured")
     p.add_argument("--batch_size", type=int, default=None,
                    help="images per measured step (default: the search's data.batch_size); a larger batch "
                         "separates the data's share of the noise from the op sampling's")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
-    p.add_argument("--out", default=None, help="JSON of the figures (default: print only)")
     a = p.parse_args(argv)
     if a.batches < 2:
         raise InputError(f"--batches must be >= 2, got {a.batches}")

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -41,11 +40,8 @@ if __package__ in (None, ""):
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.io import atomic_write_json  # noqa: E402
-from tools.supernet.probe_arch_gradients import excess_fractions, noise_fraction, signal_fractions  # noqa: E402
-
-
-def _median(xs) -> float:
-    return statistics.median(xs) if xs else 0.0
+from tools.supernet.probe_arch_gradients import median_or_zero, excess_fractions, noise_fraction, signal_fractions  # noqa: E402
+from tools.supernet.search_probe import add_search_arguments  # noqa: E402
 
 
 def centred(losses):
@@ -74,11 +70,11 @@ def summarise(losses, distances, op_names=None) -> dict:
             "mean_centred_by_position": d.mean(0).tolist(),"positions": int(d.shape[1]), "ops": int(d.shape[2]), "batches": int(d.shape[0]),
             "loss_spread_rms": float(d.pow(2).mean().sqrt()),
             "steady_spread_rms": float(d.mean(0).pow(2).mean().sqrt()),
-            "signal_fraction_median": _median(signal_fractions(flat)),
+            "signal_fraction_median": median_or_zero(signal_fractions(flat)),
             "noise_level": noise_fraction(flat),
-            "excess_fraction_median": _median(excess_fractions(flat)),
+            "excess_fraction_median": median_or_zero(excess_fractions(flat)),
             "split_half_r": split_half_r(losses),
-            "body_distance_median": _median(distances)}
+            "body_distance_median": median_or_zero(distances)}
 
 
 def steady_noise_floor(s: dict) -> float:
@@ -120,19 +116,15 @@ def body_distance(mixed, x, ops) -> float | None:
         for j in range(i + 1, len(bodies)):
             size = torch.sqrt((bodies[i].pow(2).sum() + bodies[j].pow(2).sum()) / 2)
             pairs.append(float((bodies[i] - bodies[j]).norm() / size))
-    return _median(pairs) if pairs else None
+    return median_or_zero(pairs) if pairs else None
 
 
 @main_guard
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m tools.supernet.probe_op_losses", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--load_path", required=True, help="a finished search run folder (with checkpoint.pt)")
-    p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
-    p.add_argument("--batches", type=int, default=30, help="batches measured (30)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    add_search_arguments(p, 30, "batches measured")
     p.add_argument("--seed", type=int, default=0, help="seed of the base paths (0)")
-    p.add_argument("--out", default=None, help="JSON of the figures (default: print only)")
     a = p.parse_args(argv)
     if a.batches < 2:
         raise InputError(f"--batches must be >= 2, got {a.batches}")
@@ -200,7 +192,7 @@ def main(argv=None):
     for g, (rows, names) in groups.items():
         if rows:  # one group's positions share their candidate list (head ops / stack ops)
             table = torch.tensor([[batch[m] for m in rows] for batch in losses])
-            rep["groups"][g] = summarise(table, [_median(dists[m]) for m in rows if dists[m]], names)
+            rep["groups"][g] = summarise(table, [median_or_zero(dists[m]) for m in rows if dists[m]], names)
     print(f"{a.load_path}: {len(losses)} batches of {cfg.data.batch_size}, {len(mixed)} positions")
     print(f"{'group':13s} {'loss spread':>11s} {'steady':>7s} {'signal':>7s} {'noise':>6s} {'excess':>7s} "
           f"{'split-half r':>12s} {'body distance':>13s}")

@@ -16,6 +16,15 @@ class OpenedSearch:
     root: str       # the dataset root resolved
 
 
+def add_search_arguments(parser, batches: int, batches_help: str) -> None:
+    """The options every probe of a finished search takes."""
+    parser.add_argument("--load_path", required=True, help="a finished search run folder (with checkpoint.pt)")
+    parser.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
+    parser.add_argument("--batches", type=int, default=batches, help=f"{batches_help} ({batches})")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--out", default=None, help="JSON of the figures (default: print only)")
+
+
 def open_search(load_path: str, data_path: Optional[str], batch_size: Optional[int] = None,
                 loader_seed: Optional[int] = None, threads: int = 1) -> OpenedSearch:
     """``load_path``: a search run folder with ``checkpoint.pt``. ``batch_size`` defaults to the
