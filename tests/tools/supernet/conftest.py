@@ -18,3 +18,8 @@ def search_run(tmp_path_factory):
                     quiet=True)
     cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), SEARCH_OPTS)
     return data, run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
+
+
+def file_mtimes(folder: str) -> dict:
+    """Each file's modification time: a read-only probe must leave them all as they were."""
+    return {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)}
