@@ -48,6 +48,14 @@ def _atomic_open(path: str, mode: str = "w", **kwargs):
         raise
 
 
+def recorded_path(path: str) -> str:
+    """``path`` as a report records it: relative to the working directory when it lies under it, so
+    results committed from one machine do not carry its folder layout; absolute otherwise."""
+    full = os.path.abspath(path)
+    rel = os.path.relpath(full)
+    return full if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
+
 def atomic_write_text(path: str, text: str) -> None:
     with atomic_open(path, "w", encoding="utf-8") as f:
         f.write(text)

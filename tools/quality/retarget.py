@@ -24,7 +24,7 @@ from typing import Dict, Optional
 import yaml
 
 from common.errors import InputError
-from common.io import atomic_write_json, atomic_write_text
+from common.io import atomic_write_json, atomic_write_text, recorded_path
 
 RETARGET_FILE = "retarget.json"
 COPIED = ("arch_params.json", "history.json")
@@ -113,7 +113,7 @@ def retarget_search(source_run: str, parent: str, target: float) -> str:
         write_inherited(tmp, load_supernet(load_search_result(tmp)), chosen)  # the re-derived net's weights
     write_derived(tmp, chosen, info)
     atomic_write_json(os.path.join(tmp, RETARGET_FILE), {
-        "source": os.path.abspath(source_run), "source_target": source_target, "target": target,
+        "source": recorded_path(source_run), "source_target": source_target, "target": target,
         "why": "optim.sub_obj.target_mode none: the target enters only the derive (tools.quality.retarget)"})
     shutil.rmtree(dest, ignore_errors=True)
     os.rename(tmp, dest)

@@ -14,7 +14,7 @@ import os
 from typing import Iterator, List, Tuple
 
 from common.errors import InputError
-from common.io import atomic_write_json
+from common.io import atomic_write_json, recorded_path
 from tools.quality.unit_files import is_accuracy
 
 
@@ -111,7 +111,7 @@ def reuse_results(bench, paths: List[str]) -> List[str]:
                               {"net_config": text, "seed": seed, "recipe": recipe, "label": "imported",
                                "test_top1": test_top1, "val_top1_final": val_final, "val_top1_best": None,
                                "time_s": float(per_retrain) if isinstance(per_retrain, (int, float)) else 0.0,
-                               "imported_from": os.path.abspath(path)})
+                               "imported_from": recorded_path(path)})
             added += 1
         lines.append(f"reuse {path}: {added} retrains imported, {present} already in the cache")
     return lines

@@ -29,7 +29,7 @@ if __package__ in (None, ""):
 
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
-from common.io import atomic_write_json  # noqa: E402
+from common.io import atomic_write_json, recorded_path  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PATHS = {"files": ["data.array_cache=off", "train_params.val_every=1"],
@@ -142,7 +142,7 @@ def main(argv=None):
             print(f"{path:6s} seed {seed}: {u['wall_s']:6.1f} s, train {u['train_images_per_s']:6.1f} img/s, "
                   f"val passes {u['val_passes']}, test top-1 {u['test_top1']:.2f}", flush=True)
     summary = summarize(units)
-    report = {"config": os.path.basename(args.config), "net_config_file": net_file, "threads": args.threads,
+    report = {"config": os.path.basename(args.config), "net_config_file": recorded_path(net_file), "threads": args.threads,
               "opts": args.opts, "paths": PATHS, "units": units, "summary": summary}
     atomic_write_json(os.path.join(args.save, "bench_retrain.json"), report)
     print("\n| path | retrains | wall s / retrain | train img/s | test top-1 mean (std) |")

@@ -35,7 +35,7 @@ if __package__ in (None, ""):
 
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
-from common.io import atomic_write_json  # noqa: E402
+from common.io import atomic_write_json, recorded_path  # noqa: E402
 from tools.supernet.search_probe import add_search_arguments  # noqa: E402
 
 GROUPS = ("head_alphas", "stack_alphas", "betas")
@@ -182,7 +182,7 @@ def main(argv=None):
         raise InputError(f"--data_path {root}: search_val gives {measured} batch(es) of {batch}")
     arch_steps = (cfg.train_params.epochs - int(cfg.search_params.arch_update_epoch)) * _arch_steps_per_epoch(
         cfg, len(data) // cfg.data.batch_size)  # the search's own batches (drop_last)
-    rep = {"load_path": os.path.abspath(a.load_path), "batches": measured, "batch_size": batch, "groups": {}}
+    rep = {"load_path": recorded_path(a.load_path), "batches": measured, "batch_size": batch, "groups": {}}
     for g in GROUPS:
         lr = cfg.optim.arch.beta_lr if g == "betas" else cfg.optim.arch.alpha_lr
         drift = (_flat(getattr(net, g)) - _flat(getattr(init, g))).abs().detach()

@@ -39,7 +39,7 @@ if __package__ in (None, ""):
 
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
-from common.io import atomic_write_json  # noqa: E402
+from common.io import atomic_write_json, recorded_path  # noqa: E402
 from tools.supernet.probe_arch_gradients import median_or_zero, excess_fractions, noise_fraction, signal_fractions  # noqa: E402
 from tools.supernet.search_probe import add_search_arguments  # noqa: E402
 
@@ -187,7 +187,7 @@ def main(argv=None):
         raise InputError(f"--data_path {root}: search_val gives {len(losses)} batch(es) of {cfg.data.batch_size}")
     groups = {"heads": (list(range(n_head)), net.space.head_ops),
               "stack_layers": (list(range(n_head, len(mixed))), net.space.stack_ops)}
-    rep = {"load_path": os.path.abspath(a.load_path), "batches": len(losses), "batch_size": cfg.data.batch_size,
+    rep = {"load_path": recorded_path(a.load_path), "batches": len(losses), "batch_size": cfg.data.batch_size,
            "seconds": time.time() - t0, "groups": {}}
     for g, (rows, names) in groups.items():
         if rows:  # one group's positions share their candidate list (head ops / stack ops)

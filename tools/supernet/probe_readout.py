@@ -26,7 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from common.cli import main_guard  # noqa: E402
-from common.io import atomic_write_json  # noqa: E402
+from common.io import atomic_write_json, recorded_path  # noqa: E402
 
 
 def _tau(t: dict) -> str:
@@ -66,7 +66,7 @@ def main(argv=None):
     net = build_super_network(cfg)
     load_state_into(net, load_file(a.snapshot), f"--snapshot {a.snapshot} (config {a.config} {' '.join(a.opts)})")
     root = resolve_data_root(a.data_path, cfg, announce=False)
-    asked = {"snapshot": os.path.abspath(a.snapshot), "ranking": os.path.abspath(a.ranking), "opts": a.opts,
+    asked = {"snapshot": recorded_path(a.snapshot), "ranking": recorded_path(a.ranking), "opts": a.opts,
              "recal_batches": a.recal_batches, "eval_images": a.eval_images}
     rep = {"scores": {}}
     if os.path.isfile(a.out):
