@@ -1,4 +1,5 @@
 """One tiny real search, shared by the probes' tests (a search is the slow part)."""
+import json
 import os
 
 import pytest
@@ -23,3 +24,14 @@ def search_run(tmp_path_factory):
 def file_mtimes(folder: str) -> dict:
     """Each file's modification time: a read-only probe must leave them all as they were."""
     return {f: os.path.getmtime(os.path.join(folder, f)) for f in os.listdir(folder)}
+
+
+def run_probe(main, search_run, out, batches: int) -> dict:
+    """A probe's ``main`` on the shared search: its report is what it wrote to ``out``, and the run folder is
+    left as it was (the probes are read-only)."""
+    data, run_dir = search_run
+    before = file_mtimes(run_dir)
+    rep = main(["--load_path", run_dir, "--data_path", data, "--batches", str(batches), "--out", str(out)])
+    assert json.load(open(out)) == json.loads(json.dumps(rep))
+    assert file_mtimes(run_dir) == before
+    return rep

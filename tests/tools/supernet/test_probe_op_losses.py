@@ -1,10 +1,9 @@
 """tools.supernet.probe_op_losses: the per-op loss statistics, and a run on a real (tiny) search."""
-import json
 
 import pytest
 import torch
 
-from tests.tools.supernet.conftest import file_mtimes
+from tests.tools.supernet.conftest import run_probe
 from torch import nn
 
 from tools.supernet.probe_op_losses import (body_distance, centred, main, markdown, split_half_r, steady_noise_floor,
@@ -52,17 +51,13 @@ class _Neg(nn.Module):
 
 def test_probe_on_a_search_reads_and_writes_nothing_there(search_run, tmp_path, capsys):
     data, run_dir = search_run
-    before = file_mtimes(run_dir)
-    out = tmp_path / "l.json"
-    rep = main(["--load_path", run_dir, "--data_path", data, "--batches", "3", "--out", str(out)])
-    assert json.load(open(out)) == json.loads(json.dumps(rep))
+    rep = run_probe(main, search_run, tmp_path / "l.json", batches=3)
     assert rep["batches"] == 2  # search_val holds 2 batches of 8
     assert set(rep["groups"]) <= {"heads", "stack_layers"} and "heads" in rep["groups"]
     for s in rep["groups"].values():
         assert s["loss_spread_rms"] > 0 and -1 <= s["split_half_r"] <= 1
         assert s["body_distance_median"] > 0  # distinct ops compute distinct functions
         assert len(s["op_names"]) == len(s["mean_centred_by_op"]) == s["ops"]
-    assert file_mtimes(run_dir) == before
     assert "loss spread" in capsys.readouterr().out
     table = markdown({"tiny": rep}).splitlines()
     assert table[2].startswith("| `tiny` (2 batches of 8) | heads") and len(table) == 2 + len(rep["groups"])
