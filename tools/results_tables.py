@@ -56,6 +56,7 @@ QUALITY_ROWS = [
     ("quality_fmnist_1.5ms_nse", "`nse` (no controls)", "older recipe", "docs/search_methods.md"),
     ("quality_fmnist_1.5ms_nse_inherit", "`nse` + `inherit_weights`", "", "docs/search_methods.md"),
     ("quality_fmnist_1.5ms_nse_controls", "`nse` (every control)", "", "docs/search_methods.md"),
+    ("quality_fmnist_1.5ms_nse_entangled", "`nse` + `entangle` (every control)", "", "docs/entangled_weights.md"),
     ("quality_fmnist_1.0ms", "`densenas` (paper default)", "", "docs/search_quality.md"),
     ("quality_fmnist_1.0ms_sandwich", "`densenas` + `sandwich`", "", "docs/search_quality.md"),
     ("quality_fmnist_1.0ms_nse", "`nse`", "", "docs/search_quality.md"),
