@@ -11,7 +11,7 @@ import threading
 import time
 from typing import List, Optional
 
-from common.errors import PREEMPTED_EXIT_CODE, Preempted
+from common.errors import PREEMPTED_EXIT_CODE, InputError, Preempted
 from common.io import atomic_write_json, atomic_write_text
 from tools.quality.child_runs import run_child
 from tools.quality.retarget import finished_search, retarget_search
@@ -29,6 +29,23 @@ def file_hash(path: str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:16]
+
+
+# Recorded with a recipe for people to read, left out of its hash: the file's name and its text (the
+# hash takes the parsed values instead, so a comment or a rename does not orphan finished retrains).
+RECIPE_UNHASHED = ("train_config", "train_config_text")
+
+
+def recipe_hash(recipe: dict) -> str:
+    """The hash of a retrain recipe (12 hex digits): its parsed values -- the train config as
+    ``yaml.safe_load`` reads it, the overrides, split, layout, threads and data -- not the file's text."""
+    import yaml
+    hashed = {k: v for k, v in recipe.items() if k not in RECIPE_UNHASHED}
+    try:
+        hashed["train_config_values"] = yaml.safe_load(recipe["train_config_text"])
+    except yaml.YAMLError as e:
+        raise InputError(f"train config {recipe['train_config']}: not YAML ({str(e).splitlines()[0]})") from None
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def run_unit(cmd: List[str], log_path: str, threads: int) -> str:
@@ -71,7 +88,7 @@ class QualityUnits:
                        "train_opts": list(args.train_opts), "test_split": args.test_split,
                        "channels_last": not args.no_channels_last, "threads": args.threads,
                        "data": args.data_path or "demo"}
-        self.recipe_hash = hashlib.sha256(json.dumps(self.recipe, sort_keys=True).encode()).hexdigest()[:12]
+        self.recipe_hash = recipe_hash(self.recipe)
         self.done_units = self.total_units = 0
         self._units_lock, self._unit_locks = threading.Lock(), {}
         self.start = time.monotonic()
