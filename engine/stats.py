@@ -125,3 +125,51 @@ def projected_tau(var_net: float, var_seed: float, seeds_a: float, seeds_b: floa
         return 0.0
     rho = var_net / math.sqrt((var_net + var_seed / seeds_a) * (var_net + var_seed / seeds_b))
     return 2 / math.pi * math.asin(min(1.0, rho))
+
+
+def pooled_within_std(rows: Sequence[Sequence[float]]) -> Optional[float]:
+    """The within-group std pooled over every group of two or more values (None when none has two)."""
+    ss, df = 0.0, 0
+    for xs in rows:
+        if len(xs) >= 2:
+            m = mean(xs)
+            ss += sum((x - m) ** 2 for x in xs)
+            df += len(xs) - 1
+    return math.sqrt(ss / df) if df else None
+
+
+def shared_net_bootstrap(rows: Sequence[Sequence[Tuple[str, float]]], net_means: dict, net_seeds: dict,
+                         sigma: float, level: float = 0.95, resamples: int = 10000, seed: int = 0) -> dict:
+    """Mean over seeds of per-seed differences, each a weighted sum of net means (``rows[s]`` =
+    [(net, weight), ...]), with a bootstrap that sees every source of noise: the seeds are resampled
+    (which carries the noise of the nets a seed has alone), and each net that several seeds share --
+    one estimate entering all their differences -- also draws its mean once per replicate,
+    N(mean, sigma^2 / its retrains), so its error moves every difference together. Returns the mean,
+    the percentile interval, the one-sided p of "the difference is above 0" (share of replicates at or
+    below 0) and the shared nets with their retrain counts."""
+    import numpy as np
+    used = {}
+    for row in rows:
+        for net in {n for n, _ in row}:
+            used[net] = used.get(net, 0) + 1
+    shared = sorted(n for n, k in used.items() if k > 1)
+    base = np.array([sum(w * net_means[n] for n, w in row) for row in rows])
+    point = float(base.mean())
+    # a shared net's draw enters each difference linearly: weights (rows x shared nets)
+    weights = np.zeros((len(rows), len(shared)))
+    col = {n: j for j, n in enumerate(shared)}
+    for i, row in enumerate(rows):
+        for n, w in row:
+            if n in col:
+                weights[i, col[n]] += w
+    se = np.array([sigma / math.sqrt(net_seeds[n]) for n in shared])
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(size=(resamples, len(shared))) * se
+    values = base[None, :] + draws @ weights.T  # each replicate's per-seed differences
+    picks = rng.integers(0, len(rows), size=(resamples, len(rows)))
+    reps = np.sort(np.take_along_axis(values, picks, axis=1).mean(axis=1))
+    lo = float(reps[int(math.floor((1 - level) / 2 * (resamples - 1)))])
+    hi = float(reps[int(math.ceil((1 + level) / 2 * (resamples - 1)))])
+    p = float((reps <= 0).mean())
+    return {"mean": point, "ci95": [lo, hi], "p_bootstrap": p,
+            "shared": [{"net": s, "seeds": net_seeds[s]} for s in shared], "sigma": sigma}

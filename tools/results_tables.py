@@ -27,6 +27,7 @@ tables list, under which name and with which page, is the one editorial part (``
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import json
 import os
@@ -91,7 +92,10 @@ def _num(x: float) -> str:
 
 def _paired_cell(row: dict) -> str:
     lo, hi = row["ci95"]
-    text = f"{_num(row['mean'])} [{_num(lo)}, {_num(hi)}], p {row['wilcoxon_p']:.2g}"
+    if row.get("shared"):  # ‡: a net the seeds share; CI and p carry its retrain error (bootstrap)
+        text = f"{_num(row['mean'])} [{_num(lo)}, {_num(hi)}], p {row['p_bootstrap']:.2g}‡"
+    else:
+        text = f"{_num(row['mean'])} [{_num(lo)}, {_num(hi)}], p {row['wilcoxon_p']:.2g}"
     return f"**{text}**" if lo > 0 or hi < 0 else text  # bold: the CI excludes 0
 
 
@@ -103,17 +107,29 @@ def _load_json(path: str) -> dict:
         raise InputError(f"{os.path.relpath(path, ROOT)}: cannot read a results file ({e})") from None
 
 
+@functools.lru_cache(maxsize=None)
 def quality_report(folder: str) -> dict:
-    return _load_json(os.path.join(ROOT, RESULTS, folder, "quality.json"))
+    """(Read-only to callers: cached.) A committed quality.json with its comparisons computed again (tools.quality.report.restat): the
+    nets its seeds share (the best hand-designed net above all) take every retrain of theirs that the
+    committed files hold with the same recipe (the ceiling files add seeds for them)."""
+    from tools.quality.report import restat, shared_nets
+    report = _load_json(os.path.join(ROOT, RESULTS, folder, "quality.json"))
+    return restat(report, _recipe_pool(report["recipe"]["hash"]).retrains_of(shared_nets(report["searches"])))
+
+
+@functools.lru_cache(maxsize=None)
+def _recipe_pool(recipe_hash: str):
+    """Every committed retrain of one recipe, whatever its search config or target."""
+    from tools.quality.window_pool import WindowPool, result_files
+    return WindowPool(None, None, recipe_hash).add_files(result_files(os.path.join(ROOT, RESULTS)))
 
 
 def glance_row(folder: str, method: str, note: str, page: str) -> str:
     # page: the markdown link to the page that discusses the benchmark
     """One line of the at-a-glance table: searched − each group, from the report's own statistics."""
-    from tools.quality.report import attribution
     report = quality_report(folder)
     searches = report["searches"]
-    rows = {r["comparison"]: r for r in attribution(searches)}
+    rows = {r["comparison"]: r for r in report["attribution"]}
     n = len(searches)
     proto = report["protocol"]
 
@@ -249,7 +265,7 @@ def generated(what: str, page_path: str) -> str:
         return supernet_glance(page_dir)
     if kind == "quality":
         from tools.quality.report import markdown
-        return markdown(_load_json(os.path.join(ROOT, src, "quality.json")))
+        return markdown(quality_report(os.path.relpath(os.path.join(ROOT, src), os.path.join(ROOT, RESULTS))))
     if kind == "supernet":
         from tools.supernet.benchmark import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "supernet.json")))

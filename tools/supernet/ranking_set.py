@@ -29,6 +29,7 @@ rank the set: a one-shot tau near the split-half tau is as good as a new set of 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import itertools
 import math
 import os
@@ -42,7 +43,7 @@ if __package__ in (None, ""):
 
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
-from common.io import atomic_write_json  # noqa: E402
+from common.io import atomic_write_json, recorded_path  # noqa: E402
 
 QUICK = {"config": "configs/demo_search.yaml", "train_config": "configs/demo_train.yaml", "target": 0.75,
          "strata": 4, "window": 2, "seeds": 2, "out": "runs/ranking-quick/ranking.json",
@@ -167,6 +168,10 @@ class RankingSet:
         self.recipe_hash = self.units.recipe_hash
 
     def nets(self, cfg, space, table) -> List[dict]:
+        if self.a.nets_from:  # the very nets (ids, net_configs) of another set, e.g. retrained with another recipe
+            from tools.supernet.ranking_file import read_ranking_set
+            keep = ("id", "group", "net_config", "cost", "params_m", "macs_m", "depth_blocks", "depth_layers")
+            return [{k: n[k] for k in keep if k in n} for n in read_ranking_set(self.a.nets_from, "--nets_from")["nets"]]
         path = os.path.join(self.units.save, "ranking_nets.json")
         key = {"config": os.path.basename(self.a.config), "opts": list(self.a.opts), "target": self.a.target,
                "strata": self.a.strata, "window": self.a.window, "gen_seed": self.a.gen_seed,
@@ -199,17 +204,17 @@ class RankingSet:
 
     def report(self, nets: List[dict], results: Dict[tuple, dict]) -> dict:
         from engine.stats import kendall_tau, mean
-        seeds = list(range(self.a.seeds))
+        seeds = list(range(self.seeds))
         out_nets = []
         for net in nets:
             rs = [results[(net["id"], s)] for s in seeds if (net["id"], s) in results]
             retrains = [{k: r[k] for k in ("seed", "test_top1", "val_top1_final", "time_s")} for r in rs]
-            done = len(retrains) == len(seeds)
+            # a net retrained with fewer seeds than the set's (--ids) keeps the mean of those it has
             out_nets.append(dict(net, retrains=retrains,
-                                 test_top1_mean=mean([r["test_top1"] for r in rs]) if done else None,
-                                 val_top1_mean=mean([r["val_top1_final"] for r in rs]) if done else None))
+                                 test_top1_mean=mean([r["test_top1"] for r in rs]) if rs else None,
+                                 val_top1_mean=mean([r["val_top1_final"] for r in rs]) if rs else None))
         done = [n for n in out_nets if n["test_top1_mean"] is not None]
-        complete = [n for n in done if n["group"] in SET_GROUPS]
+        complete = [n for n in done if n["group"] in SET_GROUPS and len(n["retrains"]) == len(seeds)]
 
         def reliability(group):
             rows = [[r["test_top1"] for r in sorted(n["retrains"], key=lambda r: r["seed"])] for n in group]
@@ -219,7 +224,11 @@ class RankingSet:
                     "tau_params": kendall_tau([n["params_m"] for n in group], [n["test_top1_mean"] for n in group])
                     if len(group) > 1 else None}
         window = [n for n in complete if n["group"] == "window"]
-        return {"format": FORMAT, "config": os.path.basename(self.a.config), "opts": list(self.a.opts),
+        partial = [n for n in done if n["group"] in SET_GROUPS and len(n["retrains"]) < len(seeds)]
+        extra = {"partial": {"nets": len(partial), "seeds": sorted({len(n["retrains"]) for n in partial})}} if partial else {}
+        if self.a.nets_from:
+            extra["nets_from"] = recorded_path(self.a.nets_from)
+        return {"format": FORMAT, **extra, "config": os.path.basename(self.a.config), "opts": list(self.a.opts),
                 "target": self.a.target, "cost_tolerance": self.a.cost_tolerance, "gen_seed": self.a.gen_seed,
                 "test_split": self.a.test_split, "recipe": self.units.recipe, "recipe_hash": self.recipe_hash,
                 "seeds": seeds, "complete": len(complete), "total": sum(1 for n in out_nets if n["group"] in SET_GROUPS),
@@ -235,15 +244,26 @@ class RankingSet:
             previous = read_ranking_set(out, "--out")
         restored = self.restore_units(previous)
         nets = self.nets(cfg, space, table)
-        todo = [(n, s) for n in nets for s in range(self.a.seeds)]
+        # the set's seeds: this run's, or more when an earlier run of the same recipe retrained more
+        self.seeds = max(self.a.seeds, len(previous.get("seeds", [])) if previous and
+                         previous.get("recipe_hash") == self.recipe_hash else 0)
+        chosen = [n for pattern in self.a.ids for n in nets if fnmatch.fnmatchcase(n["id"], pattern)]
+        chosen = list({n["id"]: n for n in reversed(chosen)}.values())[::-1]  # first pattern first, each net once
+        if not chosen:
+            raise InputError(f"--ids {' '.join(self.a.ids)}: no net of the set matches")
+        # seed-major: every chosen net's first seed before any second one, so a run cut short covers more nets
+        todo = [(n, s) for s in range(self.a.seeds) for n in chosen]
+        results = {(n["id"], s): hit for n in nets for s in range(self.seeds)
+                   if (hit := self.units.cached(n["net_config"], s)) is not None}
         print(f"ranking set: {len(nets)} nets x {self.a.seeds} seeds = {len(todo)} retrains "
               f"({restored} restored from {os.path.relpath(out)}), recipe {self.recipe_hash}, "
               f"{self.a.jobs} jobs x {self.a.threads} threads", flush=True)
-        results, start = {}, time.monotonic()
+        start = time.monotonic()
         pool = ThreadPoolExecutor(self.a.jobs)
         try:
             pending = {pool.submit(self.units.retrain, n["net_config"], s, f"{n['id']} r{s}"): (n["id"], s)
                        for n, s in todo}
+            finished = 0
             while pending:
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -251,7 +271,8 @@ class RankingSet:
                     results[key] = fut.result()
                     report = self.report(nets, results)
                     atomic_write_json(out, report)
-                    print(f"[{len(results)}/{len(todo)}] {key[0]} r{key[1]}: test top-1 "
+                    finished += 1
+                    print(f"[{finished}/{len(todo)}] {key[0]} r{key[1]}: test top-1 "
                           f"{results[key]['test_top1']:.2f}% | {(time.monotonic() - start) / 60:.1f} min", flush=True)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -301,6 +322,11 @@ def build_parser():
     p.add_argument("--uniform", action="store_true",
                    help="also the hand-designed uniform nets of the window (reported apart, not in the set's taus)")
     p.add_argument("--seeds", type=int, default=None, help="retrain seeds per net (3)")
+    p.add_argument("--nets_from", default=None,
+                   help="retrain the nets of this ranking set (same ids) instead of drawing them, e.g. with another recipe")
+    p.add_argument("--ids", nargs="+", default=["*"], metavar="PATTERN",
+                   help="retrain only the nets whose id matches (shell patterns, e.g. 'window_*'; the first pattern's "
+                        "nets first); the others keep what they have")
     p.add_argument("--gen_seed", type=int, default=0, help="seed of the draws of the nets")
     p.add_argument("--jobs", type=int, default=2, help="parallel retrains (default 2)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads per retrain (default 1)")
@@ -317,7 +343,7 @@ def resolve_args(args):
     if not args.config or not args.train_config or args.target is None:
         raise InputError("give --config, --train_config and --target, or --quick")
     resolve_configs(args, ("config", "train_config"))
-    check_minimums(args, (("strata", 0), ("window", 0), ("seeds", 2), ("jobs", 1), ("threads", 1)))
+    check_minimums(args, (("strata", 0), ("window", 0), ("seeds", 1), ("jobs", 1), ("threads", 1)))
     if args.strata + args.window < 2:
         raise InputError("--strata + --window: at least 2 nets")
     check_fraction(args)

@@ -153,29 +153,46 @@ def test_tiny_benchmark_runs_and_resumes(data_root, tmp_path, capsys):
     assert set(glob.glob(str(save / "retrains" / "*" / "result.json"))) - before == added
 
 
+def _group(*nets):
+    """A control group of a seed as build_report writes it (mean_acc once it has nets)."""
+    out = {"nets": list(nets)}
+    if nets:
+        out["mean_acc"] = sum(n["mean_acc"] for n in nets) / len(nets)
+    return out
+
+
+def _net(name, acc, val=None):
+    """A report entry: a net (its name stands for a net_config) with its retrains' test and val top-1."""
+    return {"net_config": name, "acc": list(acc), "val_final": list(val or acc), "mean_acc": sum(acc) / len(acc)}
+
+
 def test_group_controls_pair_the_seeds_that_have_nets():
     from tools.quality.report import _group_controls, _group_lines
-    def seed(i, acc, group):
-        return {"seed": i, "mean_acc": acc, "uniform": group}
-    searches = [seed(1, 84.0, {"nets": [{}], "mean_acc": 83.0, "best_by_val": 83.5, "gap": 0.4}),
-                seed(2, 83.0, {"nets": [], "nearest_below": 1.2, "nearest_above": 1.9}),
-                seed(3, 85.0, {"nets": [{}, {}], "mean_acc": 83.0, "best_by_val": 84.0, "gap": -0.2})]
+    searches = [dict(_net("s1", [84.0]), seed=1, random=[_net("r1", [82.6])],
+                     uniform=_group(_net("u1", [83.0], [83.5]))),
+                dict(_net("s2", [83.0]), seed=2, random=[_net("r2", [82.0])],
+                     uniform={"nets": [], "nearest_below": 1.2, "nearest_above": 1.9}),
+                dict(_net("s3", [85.0]), seed=3, random=[_net("r3", [83.2])],
+                     uniform=_group(_net("u2", [82.0], [82.0]), _net("u3", [84.0], [84.5])))]
     c = _group_controls(searches)["uniform"]
     assert c["seeds"] == [1, 3] and c["nets_per_seed"] == [1, 2]
     assert c["searched_minus_group"]["per_seed"] == [1.0, 2.0] and c["searched_minus_group"]["mean"] == 1.5
-    assert c["searched_minus_best"]["per_seed"] == [0.5, 1.0] and c["group_minus_random"]["mean"] == pytest.approx(0.1)
+    assert c["searched_minus_best"]["per_seed"] == [1.0, 1.0]  # the best by val: u1, u3
+    assert c["group_minus_random"]["mean"] == pytest.approx(0.1)
     assert c["seeds_without"] == [{"seed": 2, "nearest_below": 1.2, "nearest_above": 1.9}]
+    assert "shared" not in c["searched_minus_best"]  # no net is used by two seeds
     text = "\n".join(_group_lines({"controls": {"uniform": c}, "searches": searches}))
     assert "seed 2: none (nearest cost below 1.200 ms, above 1.900 ms)" in text and "+1.50" in text
-    assert _group_controls([seed(1, 84.0, {"nets": [], "nearest_below": None, "nearest_above": 2.0})])["uniform"]["seeds"] == []
+    assert _group_controls([dict(_net("s", [84.0]), seed=1, random=[_net("r", [80.0])],
+                                 uniform={"nets": [], "nearest_below": None, "nearest_above": 2.0})])["uniform"]["seeds"] == []
 
 
 def test_attribution_rows_pair_only_the_seeds_that_have_both_sides():
     from tools.quality.report import attribution, attribution_table
-    searches = [{"seed": 1, "mean_acc": 84.0, "gap": 1.0, "params_pick": {"mean_acc": 83.5, "gap": 0.5},
-                 "uniform": {"nets": [{}], "mean_acc": 83.0, "best_by_val": 84.5, "gap": 0.0}},
-                {"seed": 2, "mean_acc": 83.0, "gap": 2.0, "params_pick": {"mean_acc": 82.0, "gap": 1.0},
-                 "uniform": {"nets": [], "nearest_below": 1.2, "nearest_above": 1.9}}]
+    searches = [dict(_net("s1", [84.0]), seed=1, random=[_net("r1", [83.0])], params_pick=_net("p1", [83.5]),
+                     uniform=_group(_net("u1", [84.5]))),
+                dict(_net("s2", [83.0]), seed=2, random=[_net("r2", [81.0])], params_pick=_net("p2", [82.0]),
+                     uniform={"nets": [], "nearest_below": 1.2, "nearest_above": 1.9})]
     rows = {r["comparison"]: r for r in attribution(searches)}
     assert set(rows) == {"searched − random", "searched − params pick", "params pick − random",
                          "searched − uniform (mean)", "searched − uniform (best by val)", "uniform (mean) − random"}
@@ -185,6 +202,32 @@ def test_attribution_rows_pair_only_the_seeds_that_have_both_sides():
                                                             per_seed=[-0.5])
     table = attribution_table(attribution(searches))
     assert len(table) == 2 + 6 and "| searched − params pick | 2 | +0.75 |" in table[3]
+
+
+def test_a_control_the_seeds_share_carries_its_retrain_error():
+    """Issue 54: the best hand-designed net of every seed is one net; its error shifts every gap
+    together, so the CI of a gap against it widens with its noise and narrows with its retrains."""
+    from tools.quality.report import attribution, attribution_table, shared_nets
+
+    def searches(control_acc):
+        return [dict(_net(f"s{i}", [84.0 + d, 84.2 + d]), seed=i, random=[_net(f"r{i}", [83.0 + d, 83.4 + d])],
+                     uniform=_group(_net("hand", control_acc))) for i, d in enumerate([0.1, -0.2, 0.3, 0.0, -0.1])]
+    two = searches([84.0, 84.6])
+    assert shared_nets(two) == {"hand"}
+    row = {r["comparison"]: r for r in attribution(two)}["searched − uniform (best by val)"]
+    assert row["mean"] == pytest.approx(84.12 - 84.3)
+    lo, hi = row["ci95_seeds_only"]
+    assert hi - lo <= 0.31  # the seeds alone: the same control in every gap looks like no noise at all
+    assert row["ci95"][0] < lo - 0.2 and row["ci95"][1] > hi + 0.2
+    assert row["shared"] == [{"net": "hand", "seeds": 2}] and 0 < row["p_bootstrap"] < 1
+    # the same control with six retrains (more seeds of it found elsewhere): a narrower interval
+    six = {r["comparison"]: r for r in attribution(two, {"hand": dict(enumerate([84.0, 84.6, 84.2, 84.4, 84.1, 84.5]))})}
+    row6 = six["searched − uniform (best by val)"]
+    assert row6["shared"] == [{"net": "hand", "seeds": 6}] and row6["mean"] == pytest.approx(84.12 - 84.3)
+    assert row6["ci95"][1] - row6["ci95"][0] < row["ci95"][1] - row["ci95"][0]
+    assert "‡ (1 shared net, 6 retrains" in "\n".join(attribution_table(list(six.values())))
+    # the random nets are each seed's own: that comparison has no shared net
+    assert "shared" not in six["searched − random"]
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -100,6 +100,34 @@ def test_ranking_set_built_and_restored(ranking, data_root, target, capsys):
     assert "uniform nets of the window" in text
 
 
+def test_ranking_set_from_another_sets_nets_with_another_recipe(ranking, data_root, target, tmp_path):
+    """--nets_from keeps the ids and nets; --ids retrains only those, seed-major; a later run with
+    more seeds for a few nets keeps the first run's retrains of the others (issue 54 §2)."""
+    from tools.supernet.ranking_set import main
+    first = json.load(open(ranking[0]))
+    out = tmp_path / "long.json"
+    args = _ranking_args(data_root, tmp_path / "units", out, target)
+    args[args.index("--seeds") + 1] = "1"
+    args = args[:args.index("--train_opts") + 1] + [o.replace("epochs=1", "epochs=2") for o in TRAIN]
+    one = main(args + ["--nets_from", str(ranking[0]), "--ids", "window_*", "stratum_0"])
+    assert [n["id"] for n in one["nets"]] == [n["id"] for n in first["nets"]]
+    assert [n["net_config"] for n in one["nets"]] == [n["net_config"] for n in first["nets"]]
+    assert one["recipe_hash"] != first["recipe_hash"] and one["nets_from"]
+    have = {n["id"]: len(n["retrains"]) for n in one["nets"] if n["group"] != "uniform"}
+    assert have == {"stratum_0": 1, "stratum_1": 0, "window_0": 1}
+    assert one["complete"] == 2 and one["reliability"]["all"]["split_half_tau"] is None
+    args[args.index("--seeds") + 1] = "2"
+    two = main(args + ["--nets_from", str(ranking[0]), "--ids", "window_0"])
+    have = {n["id"]: len(n["retrains"]) for n in two["nets"] if n["group"] != "uniform"}
+    assert have == {"stratum_0": 1, "stratum_1": 0, "window_0": 2} and two["seeds"] == [0, 1]
+    assert two["partial"] == {"nets": 1, "seeds": [1]}
+    s0 = next(n for n in two["nets"] if n["id"] == "stratum_0")
+    assert s0["test_top1_mean"] == s0["retrains"][0]["test_top1"]
+    with pytest.raises(SystemExit) as e:
+        main(args + ["--nets_from", str(ranking[0]), "--ids", "nothing_*"])
+    assert e.value.code == 2
+
+
 def test_benchmark_supernet(ranking, data_root, tmp_path, capsys):
     from tools.supernet.benchmark import main
     out = ranking[0]
