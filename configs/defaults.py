@@ -68,7 +68,13 @@ SEARCH_DEFAULTS = {
                            "distill": True, "route_hold_steps": 1,
                            # opt-in: MBConv candidates of a layer as slices of one superkernel
                            # (search_space/entangled.py); false = the paper's independent op weights
-                           "entangle": False},
+                           "entangle": False,
+                           # entangled only: he_fout (std sqrt(2/(k*k))) of the depthwise superkernel, or
+                           # fan_hidden (sqrt(2/(k*k*hidden)): issue 44's prototype, an opt-in to measure)
+                           "depthwise_init": "he_fout"},
+        # this project: the inherited_weights.pt a search writes each epoch has its BN statistics
+        # recalibrated on the derived net with this many batches of search_train (0: the super network's)
+        "inherited_bn_recal_batches": 10,
         "softmax_temp": 1.0,
         "PRIMITIVES_stack": ["mbconv_k3_t3", "mbconv_k3_t6", "mbconv_k5_t3", "mbconv_k5_t6",
                              "mbconv_k7_t3", "mbconv_k7_t6", "skip_connect"],

@@ -122,24 +122,43 @@ def load_supernet(result: SearchResult):
     return net
 
 
-def write_inherited(folder: str, supernet, net_config) -> dict:
+def write_inherited(folder: str, supernet, net_config, scorer=None) -> dict:
     """``folder/inherited_weights.pt``: the derived net's weights taken from ``supernet``
-    (``search_space.subnet.inherited_weights``); returns the fields derived.json records."""
+    (``search_space.subnet.inherited_weights``); returns the fields derived.json records. With
+    ``scorer`` (an ``engine.supernet_rank.OneShotScorer``) its BN statistics are recalibrated on the
+    derived net as the one-shot score does (a super network's statistics belong to its mixture of
+    paths, not to one net: evaluated as they are, they mislead); without, they are the super network's."""
     from common.io import atomic_torch_save
     from search_space.subnet import inherited_weights
-    state, exact = inherited_weights(supernet, net_config)
+    if scorer is not None and scorer.recal_batches > 0:
+        state, exact = scorer.calibrated_state(supernet, net_config)
+        bn = f"recalibrated on {scorer.recal_batches} batches of search_train"
+    else:
+        state, exact = inherited_weights(supernet, net_config)
+        bn = "the super network's"
     atomic_torch_save(state, os.path.join(folder, INHERITED))
-    return {"inherited_weights": INHERITED, "inherited_exact": exact}
+    return {"inherited_weights": INHERITED, "inherited_exact": exact, "inherited_bn": bn}
+
+
+def inherit_scorer(cfg, data_path, recal_batches: int, device: str = "cpu"):
+    """The scorer whose BN recalibration ``write_inherited`` applies (None for 0 batches)."""
+    if recal_batches <= 0:
+        return None
+    from dataset.loader import resolve_data_root
+    from engine.supernet_rank import OneShotScorer
+    return OneShotScorer(cfg, resolve_data_root(data_path, cfg, announce=False), recal_batches, 1, device)
 
 
 def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str] = None,
                max_cost: Optional[float] = None, budgets: Sequence[float] = (), topk: int = 1,
                measure_latency: bool = False, window: Optional[float] = None,
-               with_weights: bool = False) -> List[dict]:
+               with_weights: bool = False, data_path: Optional[str] = None, recal_batches: int = 10) -> List[dict]:
     """Everything is checked before anything is written. Returns one record per written net.
     ``window`` (a tolerance in (0, 1)): per budget X, the best architecture with cost in
     [X * (1 - window), X] (search_space.cost_window) instead of the best with cost <= X.
-    ``with_weights``: each net also gets ``inherited_weights.pt`` from the run's super network."""
+    ``with_weights``: each net also gets ``inherited_weights.pt`` from the run's super network, its BN
+    statistics recalibrated on ``recal_batches`` batches of ``data_path``'s search_train (0: the super
+    network's statistics)."""
     from search_space import derive_from_params
     from search_space.budget import ArchProbs, arch_log_score, best_within, pareto_fronts
     from search_space.cost_window import best_in_window, window_bounds
@@ -160,6 +179,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
                          "end of its rounds (pareto/, pareto.json there); its gates are not softmax alphas to derive from")
     table = load_table(result, table_path)
     supernet = load_supernet(result) if with_weights else None
+    scorer = inherit_scorer(result.cfg, data_path, recal_batches) if with_weights else None
     if measure_latency:
         from latency.measure import table_device
         table_device(table)
@@ -210,7 +230,7 @@ def derive_run(run_dir: str, out: Optional[str] = None, table_path: Optional[str
             target = folder if rank == 1 else os.path.join(folder, "topk", str(rank))
             if supernet is not None:
                 os.makedirs(target, exist_ok=True)
-                info.update(write_inherited(target, supernet, net_config))
+                info.update(write_inherited(target, supernet, net_config, scorer))
             write_derived(target, net_config, info)
             records.append(dict(info, folder=target, rank=rank))
     if budgets:

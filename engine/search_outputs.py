@@ -91,8 +91,12 @@ class SearchOutputs:
         rd = self.run_dir
         atomic_write_text(os.path.join(rd, "net_config"), net_config.to_text())
         if self.method.name != "nse":  # nse's net_config is its round's Pareto pick, written at the round's end
-            from engine.derive_run import write_inherited
-            write_inherited(rd, self.net, net_config)  # inherited_weights.pt: the super network's, on this net
+            from engine.derive_run import inherit_scorer, write_inherited
+            if not hasattr(self, "_inherit_scorer"):  # built once: the recalibration batches of every epoch's write
+                self._inherit_scorer = inherit_scorer(self.cfg, self.data_root,
+                                                      int(self.cfg.search_params.inherited_bn_recal_batches), self.device)
+            # inherited_weights.pt: the super network's weights on this net, BN recalibrated on it
+            info.update(write_inherited(rd, self.net, net_config, self._inherit_scorer))
         atomic_write_json(os.path.join(rd, "arch_params.json"), dict(_arch_state(self.net), epoch=epoch))
         atomic_write_json(os.path.join(rd, "derived.json"), dict(info, epoch=epoch))
         plot_net_config(net_config, os.path.join(rd, "arch.png"),

@@ -127,15 +127,16 @@ def projected_tau(var_net: float, var_seed: float, seeds_a: float, seeds_b: floa
     return 2 / math.pi * math.asin(min(1.0, rho))
 
 
-def pooled_within_std(rows: Sequence[Sequence[float]]) -> Optional[float]:
-    """The within-group std pooled over every group of two or more values (None when none has two)."""
+def pooled_within_std(rows: Sequence[Sequence[float]]) -> Optional[dict]:
+    """The within-group std pooled over every group of two or more values, with its degrees of
+    freedom: ``{"std", "df"}`` (None when no group has two)."""
     ss, df = 0.0, 0
     for xs in rows:
         if len(xs) >= 2:
             m = mean(xs)
             ss += sum((x - m) ** 2 for x in xs)
             df += len(xs) - 1
-    return math.sqrt(ss / df) if df else None
+    return {"std": math.sqrt(ss / df), "df": df} if df else None
 
 
 def shared_net_bootstrap(rows: Sequence[Sequence[Tuple[str, float]]], net_means: dict, net_seeds: dict,

@@ -46,6 +46,34 @@ class OneShotScorer:
         return evaluate(sub, DevicePrefetcher(self.val, self.dev), self.dev)["top1"]
 
 
+    def calibrated_state(self, net, net_config):
+        """``(state_dict, exact)``: the plain network of ``net_config`` with ``net``'s weights (route
+        probabilities folded in, ``search_space.subnet.inherited_weights``) and BN statistics
+        recalibrated on the very batches the score uses, so evaluating these weights on the score's
+        images gives the score. The caller's random streams are left as they were (a search that
+        writes them each epoch samples what it would have without)."""
+        import random
+
+        import numpy as np
+        from dataset.loader import DevicePrefetcher
+        from models import load_net_config
+        from search_space.subnet import extract_subnet, fold_route_scales, recalibrate_bn, take
+        nc = net_config if hasattr(net_config, "to_text") else load_net_config(net_config)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        devices = [self.dev.index or 0] if self.dev.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):
+                sub = extract_subnet(net, nc)
+                exact = fold_route_scales(sub)
+                sub = sub.to(self.dev)
+                self.train.sampler.set_epoch(0)
+                recalibrate_bn(sub, take(DevicePrefetcher(self.train, self.dev), self.recal_batches))
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+        return {k: v.detach().cpu().clone() for k, v in sub.state_dict().items()}, exact
+
+
 def supernet_accuracies(run_dir: str, net_configs: Sequence, data_path, recal_batches: int = 10,
                         eval_images: int = 2000, device: str = "cpu") -> List[float]:
     """Top-1 (%) of each net_config with the weights of the search run's super network

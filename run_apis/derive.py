@@ -7,7 +7,8 @@ within a cost budget, or one per budget from a single search.
     python -m run_apis.derive --load_path runs/search-X --budgets 10,12,14,16 --window 0.05  # cost in [0.95X, X]
     python -m run_apis.derive --load_path runs/search-X --max_cost 12 --topk 3 --measure_latency
     python -m run_apis.derive --load_path runs/search-X --random 10 --max_cost 12 --window 0.05  # baseline
-    python -m run_apis.derive --load_path runs/search-X --max_cost 12 --with_weights  # + inherited_weights.pt
+    python -m run_apis.derive --load_path runs/search-X --max_cost 12 --with_weights \
+        --data_path data/fashion_mnist       # + inherited_weights.pt, BN recalibrated on the net
 
 The score of an architecture is the product of its route probabilities and of its chosen ops'
 probabilities (skip_connect allowed in stack layers); with a budget the result is exact: a Pareto
@@ -54,7 +55,14 @@ def build_parser():
     p.add_argument("--with_weights", action="store_true",
                    help="also write inherited_weights.pt beside each net_config: the net's weights taken from the "
                         "run's super network (checkpoint.pt), route probabilities folded in; fine-tune it with "
-                        "run_apis.retrain --init_weights, evaluate it with run_apis.validation --weights")
+                        "run_apis.retrain --init_weights, evaluate it with run_apis.validation --weights; its BN "
+                        "statistics recalibrated on the net (--recal_batches batches of --data_path's search_train)")
+    p.add_argument("--data_path", default=None,
+                   help="--with_weights: the search's dataset root, for the BN recalibration (default: the built-in "
+                        "demo data, as every command)")
+    p.add_argument("--recal_batches", type=int, default=10,
+                   help="--with_weights: batches the BN statistics are recalibrated on, as the one-shot score does "
+                        "(default 10; 0 keeps the super network's statistics, which do not fit one net)")
     p.add_argument("--json", action="store_true", help="print one JSON list of the written networks")
     return p
 
@@ -64,11 +72,14 @@ def main(argv=None):
     from engine.derive_run import derive_run
     from search_space.budget import parse_budgets
     args = build_parser().parse_args(argv)
+    if args.recal_batches < 0:
+        from common.errors import InputError
+        raise InputError(f"--recal_batches {args.recal_batches}: must be at least 0")
     if args.random is not None:
         return _random(args)
     budgets = parse_budgets(args.budgets) if args.budgets else ()
     records = derive_run(args.load_path, args.out, args.table, args.max_cost, budgets, args.topk,
-                         args.measure_latency, args.window, args.with_weights)
+                         args.measure_latency, args.window, args.with_weights, args.data_path, args.recal_batches)
     if args.json:
         print(json.dumps(records))
         return

@@ -22,7 +22,10 @@ What shares with what, and why:
   extracted net anyway (``search_space.subnet.recalibrate_bn``).
 
 Initialisation: he_fout of the largest op of the group (as :func:`models.operations.he_fout_init`
-initialises that op alone): std sqrt(2 / (k*k*out/groups)).
+initialises that op alone): std sqrt(2 / (k*k*out/groups)). Opt-in
+(``search_params.weight_sharing.depthwise_init: fan_hidden``): the depthwise superkernel with std
+sqrt(2 / (k*k*hidden)), the fan-out counted over all hidden channels as a prototype of issue 44 did,
+sqrt(hidden) smaller (:func:`scale_depthwise_to_fan_hidden`).
 
 A candidate stays a :class:`models.operations.MBConv` (same BN modules, same forward) whose convs
 are :class:`SlicedConv` views; :func:`materialize` turns it into the plain op with those weights
@@ -55,6 +58,17 @@ class SuperKernel(nn.Module):
                 self.expand.normal_(0.0, math.sqrt(2.0 / hidden))
             self.depthwise.normal_(0.0, math.sqrt(2.0 / (kernel * kernel)))
             self.project.normal_(0.0, math.sqrt(2.0 / out_ch))
+
+
+@torch.no_grad()
+def scale_depthwise_to_fan_hidden(net: nn.Module) -> int:
+    """Every depthwise superkernel of ``net`` scaled by 1/sqrt(hidden): the same draws, now with std
+    sqrt(2 / (k*k*hidden)) (no new random numbers: the rest of the run's stream is unchanged).
+    Returns the number of superkernels scaled."""
+    kernels = [m for m in net.modules() if isinstance(m, SuperKernel)]
+    for m in kernels:
+        m.depthwise.mul_(1.0 / math.sqrt(m.depthwise.shape[0]))
+    return len(kernels)
 
 
 class SlicedConv(nn.Module):

@@ -347,8 +347,12 @@ class SuperNetwork(nn.Module):
 def build_super_network(cfg, seed: Optional[int] = None) -> SuperNetwork:
     """Super network of a validated search config."""
     sp = cfg.search_params
-    return SuperNetwork(space_from_config(cfg), softmax_temp=sp.softmax_temp,
-                        weight_sample_num=sp.weight_sample_num, arch_sample_num=sp.arch_sample_num,
-                        sample_policy=sp.sample_policy, bn_momentum=cfg.optim.bn_momentum,
-                        bn_eps=cfg.optim.bn_eps, seed=cfg.train_params.seed if seed is None else seed,
-                        entangle=bool(sp.weight_sharing.entangle))
+    net = SuperNetwork(space_from_config(cfg), softmax_temp=sp.softmax_temp,
+                       weight_sample_num=sp.weight_sample_num, arch_sample_num=sp.arch_sample_num,
+                       sample_policy=sp.sample_policy, bn_momentum=cfg.optim.bn_momentum,
+                       bn_eps=cfg.optim.bn_eps, seed=cfg.train_params.seed if seed is None else seed,
+                       entangle=bool(sp.weight_sharing.entangle))
+    if sp.weight_sharing.entangle and sp.weight_sharing.depthwise_init == "fan_hidden":
+        from search_space.entangled import scale_depthwise_to_fan_hidden
+        scale_depthwise_to_fan_hidden(net)
+    return net

@@ -43,6 +43,7 @@ import torch
 from common.errors import ConfigError
 
 STRATEGIES = ("uniform", "fair", "sandwich", "hold", "single_path")
+DEPTHWISE_INITS = ("he_fout", "fan_hidden")  # of the entangled depthwise superkernel (search_space.entangled)
 Path = List[Optional[int]]  # one op index per mixed op (row order of SuperNetwork.mixed_ops); None: no op
 
 
@@ -54,6 +55,9 @@ def check_config(ws) -> None:
                           f"(known: {', '.join(STRATEGIES)})")
     if not isinstance(ws.entangle, bool):
         raise ConfigError(f"config key '{key}.entangle': must be true or false, got {ws.entangle!r}")
+    if ws.depthwise_init not in DEPTHWISE_INITS:
+        raise ConfigError(f"config key '{key}.depthwise_init': unknown {ws.depthwise_init!r} "
+                          f"(known: {', '.join(DEPTHWISE_INITS)})")
     for name, lo in (("warmup_steps", 0), ("hold_steps", 1), ("sandwich_random", 0), ("route_hold_steps", 1)):
         if ws[name] < lo:
             raise ConfigError(f"config key '{key}.{name}': must be at least {lo}, got {ws[name]}")

@@ -10,6 +10,8 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: quality tools/results/X -->    a benchmark's report (what tools.quality.benchmark writes)
     <!-- generated: supernet tools/results/X -->   a ranking study's report (tools.supernet.benchmark)
     <!-- generated: finetune tools/results/X -->   fine-tuning from inherited weights (tools.quality.finetune_inherited)
+    <!-- generated: ceiling CONFIG TARGET TRAIN_CONFIG -->  a window's pooled retrains at a recipe (tools.quality.ceiling)
+    <!-- generated: agreement tools/results/ranking/X -->  two recipes' rankings of one set (tools.supernet.recipe_agreement)
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name
@@ -279,6 +281,17 @@ def generated(what: str, page_path: str) -> str:
     if kind == "op-losses":
         from tools.supernet.probe_op_losses import markdown
         return markdown(probe_reports(src))
+    if kind == "ceiling":  # <config> <target> <train_config>: the window's pooled retrains at a recipe
+        from tools.quality.ceiling import build_parser, ceiling_report, open_pool, report_markdown, selection_seeds
+        config, target, train_config = src.split()
+        args = build_parser().parse_args(["--target", target, "--config", config, "--train_config", train_config,
+                                          "--results", os.path.join(ROOT, RESULTS)])
+        pool = open_pool(args)
+        text = report_markdown(ceiling_report(pool, selection_seeds(pool)))
+        return text.replace(os.path.join(ROOT, ""), "")
+    if kind == "agreement":
+        from tools.supernet.recipe_agreement import markdown
+        return markdown(_load_json(os.path.join(ROOT, src + ".json")))
     if kind == "finetune":
         from tools.quality.finetune_inherited import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))

@@ -341,3 +341,38 @@ def test_inherited_weights_derive_validate_and_fine_tune(search_run, tmp_path, c
             (packed / name).write_bytes(open(os.path.join(run_dir, name), "rb").read())
         derive_main(["--load_path", str(packed), "--with_weights"])
     assert e.value.code == 2 and "checkpoint.pt" in capsys.readouterr().err
+
+
+def test_inherited_weights_carry_the_derived_nets_bn_statistics(search_run, tmp_path, capsys):
+    """Issue 54 §6: the super network's BN statistics belong to its mixture of paths. derive
+    --with_weights recalibrates them on the derived net with the one-shot score's batches, so
+    run_apis.validation of the written weights gives the one-shot score; the search's own
+    inherited_weights.pt is recalibrated too; --recal_batches 0 keeps the old statistics."""
+    import torch
+    from engine.derive_run import load_search_result, load_supernet
+    from engine.supernet_rank import OneShotScorer
+    from run_apis.validation import main as validation_main
+    data, cfg, run_dir = search_run
+    with open(os.path.join(run_dir, "derived.json"), encoding="utf-8") as f:
+        assert json.load(f)["inherited_bn"] == "recalibrated on 10 batches of search_train"
+    out = tmp_path / "w"
+    derive_main(["--load_path", run_dir, "--out", str(out), "--with_weights", "--data_path", data,
+                 "--recal_batches", "2", "--json"])
+    assert json.loads(capsys.readouterr().out)[0]["inherited_bn"] == "recalibrated on 2 batches of search_train"
+    result = load_search_result(run_dir)
+    score = OneShotScorer(result.cfg, data, recal_batches=2, eval_images=10 ** 6)(load_supernet(result),  # all of it
+                                                                                 load_net_config(str(out)))
+    opts = ["data.num_classes=5", f"data.batch_size={result.cfg.data.batch_size}",
+            f"data.input_size={result.cfg.data.input_size}"]
+    validation_main(["--load_path", str(out), "--weights", str(out / "inherited_weights.pt"), "--data_path", data,
+                     "--config", os.path.join(ROOT, "configs", "demo_train.yaml"), "--split", "search_val",
+                     "--device", "cpu", "--json", "--opts"] + opts)
+    assert json.loads(capsys.readouterr().out)["top1"] == pytest.approx(score, abs=1e-6)
+    stale = tmp_path / "stale"
+    derive_main(["--load_path", run_dir, "--out", str(stale), "--with_weights", "--recal_batches", "0", "--json"])
+    assert json.loads(capsys.readouterr().out)[0]["inherited_bn"] == "the super network's"
+    a = torch.load(str(out / "inherited_weights.pt"), weights_only=True)
+    b = torch.load(str(stale / "inherited_weights.pt"), weights_only=True)
+    means = [k for k in a if k.endswith("running_mean")]
+    assert means and any(not torch.equal(a[k], b[k]) for k in means)
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))

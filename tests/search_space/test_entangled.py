@@ -164,6 +164,23 @@ def test_entangle_must_be_a_boolean():
         _cfg("search_params.weight_sharing.entangle=3")
 
 
+def test_fan_hidden_depthwise_init_scales_the_same_draws():
+    """Issue 54 §6: depthwise_init=fan_hidden gives the depthwise superkernel std sqrt(2/(k*k*hidden)),
+    by scaling the he_fout draws (every other weight, and the random stream, unchanged)."""
+    torch.manual_seed(0)
+    base = build_super_network(_cfg())
+    after_base = torch.rand(1)
+    torch.manual_seed(0)
+    scaled = build_super_network(_cfg("search_params.weight_sharing.depthwise_init=fan_hidden"))
+    assert torch.equal(torch.rand(1), after_base)
+    a, b = base.state_dict(), scaled.state_dict()
+    dw = [k for k in a if k.endswith("depthwise")]
+    assert dw and all(torch.allclose(b[k], a[k] / a[k].shape[0] ** 0.5) for k in dw)
+    assert all(torch.equal(a[k], b[k]) for k in a if k not in dw)
+    with pytest.raises(ConfigError, match="depthwise_init"):
+        _cfg("search_params.weight_sharing.depthwise_init=xavier")
+
+
 def test_nse_multi_branch_layers_are_slices_of_one_superkernel():
     """Under entanglement an nse combination's branches are the slices of their ops (a k3 d2 branch
     reads the 5x5 taps at even offsets); weight and arch steps run and train the superkernel."""

@@ -43,8 +43,8 @@ if __package__ in (None, ""):  # also runnable as a script
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
 from common.io import atomic_write_json, atomic_write_text, recorded_path  # noqa: E402
-from engine.stats import mean, std  # noqa: E402
-from tools.quality.window_pool import WindowPool, label, result_files  # noqa: E402
+from engine.stats import mean, pooled_within_std  # noqa: E402
+from tools.quality.window_pool import WindowPool, label, net_id, result_files  # noqa: E402
 
 FORMAT = 1
 Z95 = 1.959964
@@ -56,17 +56,6 @@ def _z(level: float) -> float:
 
 
 # -- statistics ------------------------------------------------------------------------------------
-def pooled_seed_std(rows: List[List[float]]) -> Optional[dict]:
-    """Within-net std pooled over nets with >= 2 retrains: sqrt(sum of squared deviations / df)."""
-    ss = df = 0
-    for xs in rows:
-        if len(xs) >= 2:
-            m = mean(xs)
-            ss += sum((x - m) ** 2 for x in xs)
-            df += len(xs) - 1
-    return {"std": math.sqrt(ss / df), "df": df} if df else None
-
-
 def gap_interval(a: List[float], b: List[float], sigma: float, level: float = 0.95) -> dict:
     """mean(a) - mean(b) with a normal interval from the pooled seed std (both means' errors)."""
     se = sigma * math.sqrt(1 / len(a) + 1 / len(b))
@@ -79,7 +68,7 @@ def ceiling_report(pool: WindowPool, selection_seeds: Optional[Dict[str, List[in
     """Ranking, the hand-designed net's place, the headroom above it (see the module doc).
     ``selection_seeds``: net_config -> the seeds that chose it (from a ceiling file); the rest are fresh."""
     nets = pool.retrained()
-    noise = pooled_seed_std([[r["test_top1"] for r in n["retrains"].values()] for n in nets])
+    noise = pooled_within_std([[r["test_top1"] for r in n["retrains"].values()] for n in nets])
     if noise is None:
         raise InputError(f"pool of {pool.config} at {pool.target:g}, recipe {pool.recipe_hash}: no net with two "
                          "retrains, no noise to measure")
@@ -89,7 +78,8 @@ def ceiling_report(pool: WindowPool, selection_seeds: Optional[Dict[str, List[in
     for n in nets:
         s = pool.summary(n)
         half = Z95 * sigma / math.sqrt(s["n"])
-        rows.append({"net_config": n["net_config"], "label": label(n), "groups": sorted(n["groups"]),
+        rows.append({"net_config": n["net_config"], "id": net_id(n["net_config"]), "label": label(n),
+                     "groups": sorted(n["groups"]),
                      "cost": n["cost"], "params_m": n["params_m"], "seeds": s["n"], "test_mean": s["test"],
                      "val_mean": s["val"], "ci95": [s["test"] - half, s["test"] + half],
                      "hand_designed": hand is not None and n is hand})
@@ -121,7 +111,8 @@ def ceiling_report(pool: WindowPool, selection_seeds: Optional[Dict[str, List[in
     for n in challengers:
         f = fresh(n)
         ref = hand_fresh if len(hand_fresh) >= 2 else hand_all
-        row = {"net_config": n["net_config"], "label": label(n), "fresh_seeds": len(f), "fresh_mean": mean(f),
+        row = {"net_config": n["net_config"], "id": net_id(n["net_config"]), "label": label(n),
+               "fresh_seeds": len(f), "fresh_mean": mean(f),
                "control_seeds": len(ref), "control_mean": mean(ref), "all_seeds": len(n["retrains"]),
                "all_mean": pool.summary(n)["test"], "val_mean": pool.summary(n)["val"]}
         row["fresh"] = gap_interval(f, ref, sigma)
@@ -142,7 +133,7 @@ def report_markdown(rep: dict, top: int = 15) -> str:
              "| --- | --- | --- | --- | --- | --- |"]
     shown = rep["ranking"][:top] + [r for r in rep["ranking"][top:] if r["hand_designed"]]
     for r in shown:
-        name = f"**{r['label']}** (best hand-designed)" if r["hand_designed"] else r["label"]
+        name = (f"**{r['label']}** (best hand-designed)" if r["hand_designed"] else r["label"]) + f" `{r['id']}`"
         lines.append(f"| {r['rank']} | {name} | {r['params_m']:.3f} | {r['seeds']} | {r['val_mean']:.2f} | "
                      f"{r['test_mean']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |")
     h = rep["hand_designed"]
@@ -156,7 +147,7 @@ def report_markdown(rep: dict, top: int = 15) -> str:
                   "Bonferroni CI | reliably better |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in rep["headroom"]:
             f, b = r["fresh"], r["fresh_bonferroni"]
-            lines.append(f"| {r['label']} | {r['val_mean']:.2f} | {r['fresh_seeds']} | {r['fresh_mean']:.2f} | "
+            lines.append(f"| {r['label']} `{r['id']}` | {r['val_mean']:.2f} | {r['fresh_seeds']} | {r['fresh_mean']:.2f} | "
                          f"{f['gap']:+.2f} | [{f['ci'][0]:+.2f}, {f['ci'][1]:+.2f}] | [{b['ci'][0]:+.2f}, "
                          f"{b['ci'][1]:+.2f}] | {'yes' if r['reliably_better'] else 'no'} |")
         control = rep["headroom"][0]
@@ -183,7 +174,6 @@ def select_nets(pool: WindowPool, top: int, params_picks: int) -> List[dict]:
 
 class CeilingRetrain:
     def __init__(self, args, pool: WindowPool):
-        from tools.quality.units import QualityUnits
         self.a, self.pool = args, pool
         self.units = recipe_units(args)
 
@@ -233,7 +223,9 @@ class CeilingRetrain:
     def run(self) -> dict:
         nets = self.nets()
         imported = self.import_pool(nets)
-        todo = [(n, s) for s in range(max(self.a.seeds, self.a.control_seeds)) for n in nets
+        # seed-major, the hand-designed control first: every comparison needs it
+        first = sorted(nets, key=lambda n: n["group"] != "hand_designed")
+        todo = [(n, s) for s in range(max(self.a.seeds, self.a.control_seeds)) for n in first
                 if s in self.seeds_of(n) and self.units.cached(n["net_config"], s) is None]
         print(f"ceiling: {len(nets)} nets, {len(todo)} retrains to run ({imported} imported from the pool), recipe "
               f"{self.units.recipe_hash}, {self.a.jobs} jobs x {self.a.threads} threads", flush=True)
@@ -310,18 +302,19 @@ def default_out(args) -> str:
     return os.path.join(args.results, "ceiling", f"{stem(args.config)}_{args.target:g}ms_{stem(args.train_config)}.json")
 
 
-def selection_seeds(pool: WindowPool, results: str) -> Dict[str, List[int]]:
+def selection_seeds(pool: WindowPool) -> Dict[str, List[int]]:
     """net_config -> the seeds that picked it, from the ceiling files pooled."""
     import json
     out = {}
     for path in pool.files:
         if os.path.basename(os.path.dirname(path)) == "ceiling":
             with open(path, encoding="utf-8") as f:
-                for n in json.load(f)["nets"]:  # seeds of another recipe chose nothing at this one: all fresh
-                    if n.get("selection_recipe") != pool.recipe_hash:
-                        out.setdefault(n["net_config"], [])
-                    elif isinstance(n.get("selection_seeds"), list):
-                        out.setdefault(n["net_config"], [s for s in n["selection_seeds"] if isinstance(s, int)])
+                data = json.load(f)
+            for n in data["nets"]:  # picked by the pool of its file's recipe unless it says another
+                if n.get("selection_recipe", data.get("recipe_hash")) != pool.recipe_hash:  # all seeds fresh
+                    out.setdefault(n["net_config"], [])
+                elif isinstance(n.get("selection_seeds"), list):
+                    out.setdefault(n["net_config"], [s for s in n["selection_seeds"] if isinstance(s, int)])
     return out
 
 
@@ -347,7 +340,7 @@ def main(argv=None):
             raise SystemExit(1) from None
         print(f"written: {recorded_path(args.out)}")
         pool = open_pool(args)
-    rep = ceiling_report(pool, selection_seeds(pool, args.results))
+    rep = ceiling_report(pool, selection_seeds(pool))
     text = report_markdown(rep, args.top)
     print(text)
     if args.json:

@@ -266,7 +266,8 @@ def compare(searches: list, a: str, b: str, retrains: dict) -> dict:
     rows = [[(t, w) for t, w in _side(s, a)] + [(t, -w) for t, w in _side(s, b)] for s in searches]
     means = {t: mean(list(v.values())) for t, v in retrains.items()}
     out = _paired([sum(w * means[t] for t, w in row) for row in rows])
-    sigma = pooled_within_std([list(v.values()) for v in retrains.values()])
+    pooled = pooled_within_std([list(v.values()) for v in retrains.values()])
+    sigma = pooled["std"] if pooled else None
     if len(rows) > 1 and sigma:
         boot = shared_net_bootstrap(rows, means, {t: len(v) for t, v in retrains.items()}, sigma)
         if boot["shared"]:

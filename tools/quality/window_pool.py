@@ -139,6 +139,12 @@ class WindowPool:
         return max(uni, key=lambda n: self.summary(n)["val"]) if uni else None
 
 
+def net_id(net_config: str) -> str:
+    """A short, stable name of a net: the first 8 hex digits of its net_config's sha256."""
+    import hashlib
+    return hashlib.sha256(net_config.encode()).hexdigest()[:8]
+
+
 def label(net: dict) -> str:
     """A short name: the group that says most, with the op of a uniform net."""
     g = next((g for g in GROUP_ORDER if g in net["groups"]), sorted(net["groups"])[0])

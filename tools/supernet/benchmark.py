@@ -58,6 +58,8 @@ STRATEGIES = {"uniform": lambda steps: [],
 # Each strategy with entangled op weights (search_space.entangled): "<strategy>_entangled".
 STRATEGIES.update({f"{name}_entangled": (lambda f: lambda steps: f(steps) + [WS + "entangle=true"])(fn)
                    for name, fn in list(STRATEGIES.items())})
+# the entangled depthwise superkernel with the prototype's initialisation (issue 54 §6)
+STRATEGIES["uniform_entangled_fan_hidden"] = lambda steps: [WS + "entangle=true", WS + "depthwise_init=fan_hidden"]
 QUICK = {"config": "configs/demo_search.yaml", "ranking": "runs/ranking-quick/ranking.json", "steps": 12,
          "eval_every": 6, "probe": 2, "recal_batches": 2, "eval_images": 64, "save": "runs/supernet-quick",
          "strategies": ["uniform", "fair"], "proxy_batch": 16}

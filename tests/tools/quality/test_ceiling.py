@@ -8,7 +8,8 @@ import pytest
 
 from dataset.demo import generate
 from tests.conftest import ROOT
-from tools.quality.ceiling import ceiling_report, gap_interval, main, pooled_seed_std, select_nets
+from engine.stats import pooled_within_std
+from tools.quality.ceiling import ceiling_report, gap_interval, main, select_nets
 from tools.quality.window_pool import WindowPool
 
 TRAIN = ["train_params.epochs=1", "data.steps_per_epoch=2", "data.batch_size=16", "train_params.warmup_epochs=0"]
@@ -27,7 +28,7 @@ def _pool(nets):
 
 
 def test_pooled_std_and_gap_interval():
-    s = pooled_seed_std([[1.0, 3.0], [5.0], [2.0, 2.0, 5.0]])
+    s = pooled_within_std([[1.0, 3.0], [5.0], [2.0, 2.0, 5.0]])
     assert s["df"] == 3 and s["std"] == pytest.approx(((2 + 6) / 3) ** 0.5)
     g = gap_interval([85.0, 85.0], [84.0] * 6, 0.6)
     assert g["gap"] == pytest.approx(1.0) and g["se"] == pytest.approx(0.6 * (1 / 2 + 1 / 6) ** 0.5)
