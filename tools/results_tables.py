@@ -70,6 +70,7 @@ QUALITY_ROWS = [
 SUPERNET_STUDIES = [
     ("supernet_fmnist/full_set", "4-op space", "docs/supernet_ranking.md"),
     ("supernet_fmnist_entangled", "4-op space", "docs/entangled_weights.md"),
+    ("supernet_fmnist_entangled_fan_hidden", "4-op space", "docs/entangled_weights.md"),
     ("supernet_fmnist_nse", "`nse` single-op space", "docs/supernet_ranking.md"),
     ("supernet_fmnist_nse/all_ops", "`nse` single-op space, all ops", "docs/supernet_ranking.md"),
     ("supernet_fmnist_nse_entangled", "`nse` single-op space", "docs/entangled_weights.md"),
