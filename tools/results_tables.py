@@ -283,12 +283,12 @@ def generated(what: str, page_path: str) -> str:
         from tools.supernet.probe_op_losses import markdown
         return markdown(probe_reports(src))
     if kind == "ceiling":  # <config> <target> <train_config>: the window's pooled retrains at a recipe
-        from tools.quality.ceiling import build_parser, ceiling_report, open_pool, report_markdown, selection_seeds
+        from tools.quality.ceiling import build_parser, ceiling_picks, ceiling_report, open_pool, report_markdown
         config, target, train_config = src.split()
         args = build_parser().parse_args(["--target", target, "--config", config, "--train_config", train_config,
                                           "--results", os.path.join(ROOT, RESULTS)])
         pool = open_pool(args)
-        text = report_markdown(ceiling_report(pool, selection_seeds(pool)))
+        text = report_markdown(ceiling_report(pool, ceiling_picks(pool)))
         return text.replace(os.path.join(ROOT, ""), "")
     if kind == "agreement":
         from tools.supernet.recipe_agreement import markdown

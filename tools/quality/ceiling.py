@@ -14,7 +14,7 @@ recipe of --train_config (its hash), from the committed quality, ranking and cei
 **Report**: the nets ranked by mean test top-1, each with a 95% interval from the pooled retrain std
 (the within-net std over every net with two or more seeds, so a net with two seeds gets the noise the
 whole pool measures, not the spread of its own two numbers); where the best hand-designed net
-(uniform, best mean val) sits; the headroom above it. The top of a ranking by a mean of two is
+(uniform, best mean val; once --retrain picked it, that pick, frozen like the others) sits; the headroom above it. The top of a ranking by a mean of two is
 biased upward (the winner's curse: the max of many noisy means), so the gap of a net to the
 hand-designed one is also given over its **fresh seeds** alone -- retrains that did not take part in
 choosing it -- with a 95% interval and one widened for the number of nets compared (Bonferroni).
@@ -35,7 +35,7 @@ import os
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 if __package__ in (None, ""):  # also runnable as a script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -64,16 +64,19 @@ def gap_interval(a: List[float], b: List[float], sigma: float, level: float = 0.
 
 
 # -- the report ------------------------------------------------------------------------------------
-def ceiling_report(pool: WindowPool, selection_seeds: Optional[Dict[str, List[int]]] = None) -> dict:
+def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
     """Ranking, the hand-designed net's place, the headroom above it (see the module doc).
-    ``selection_seeds``: net_config -> the seeds that chose it (from a ceiling file); the rest are fresh."""
+    ``picks`` (:func:`ceiling_picks`): ``seeds`` net_config -> the seeds that chose it, the rest are
+    fresh; ``hand``: the hand-designed net as a ceiling file picked it (frozen with the picks: more
+    seeds of it must not swap the control), else the pool's best by val."""
+    picks = picks or {}
     nets = pool.retrained()
     noise = pooled_within_std([[r["test_top1"] for r in n["retrains"].values()] for n in nets])
     if noise is None:
         raise InputError(f"pool of {pool.config} at {pool.target:g}, recipe {pool.recipe_hash}: no net with two "
                          "retrains, no noise to measure")
     sigma = noise["std"]
-    hand = pool.best_hand_designed()
+    hand = pool.nets.get(picks.get("hand")) or pool.best_hand_designed()
     rows = []
     for n in nets:
         s = pool.summary(n)
@@ -99,7 +102,7 @@ def ceiling_report(pool: WindowPool, selection_seeds: Optional[Dict[str, List[in
                                 1 for r in above if gap_interval([r["test_mean"]] * r["seeds"], [hrow["test_mean"]] *
                                                                  hrow["seeds"], sigma)["ci"][0] <= 0),
                             "best_minus_hand": rows[0]["test_mean"] - hrow["test_mean"]}
-    sel = selection_seeds or {}
+    sel = picks.get("seeds") or {}
 
     def fresh(n) -> List[float]:
         chosen_by = sel.get(n["net_config"])
@@ -302,20 +305,25 @@ def default_out(args) -> str:
     return os.path.join(args.results, "ceiling", f"{stem(args.config)}_{args.target:g}ms_{stem(args.train_config)}.json")
 
 
-def selection_seeds(pool: WindowPool) -> Dict[str, List[int]]:
-    """net_config -> the seeds that picked it, from the ceiling files pooled."""
+def ceiling_picks(pool: WindowPool) -> dict:
+    """From the ceiling files pooled: ``seeds`` (net_config -> the seeds that picked it; none when it
+    was picked at another recipe: every seed of this one is fresh) and ``hand`` (the net_config the
+    first of them picked as the hand-designed control, or None)."""
     import json
-    out = {}
+    seeds, hand = {}, None
     for path in pool.files:
-        if os.path.basename(os.path.dirname(path)) == "ceiling":
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-            for n in data["nets"]:  # picked by the pool of its file's recipe unless it says another
-                if n.get("selection_recipe", data.get("recipe_hash")) != pool.recipe_hash:  # all seeds fresh
-                    out.setdefault(n["net_config"], [])
-                elif isinstance(n.get("selection_seeds"), list):
-                    out.setdefault(n["net_config"], [s for s in n["selection_seeds"] if isinstance(s, int)])
-    return out
+        if os.path.basename(os.path.dirname(path)) != "ceiling":
+            continue
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        for n in data["nets"]:  # picked by the pool of its file's recipe unless it says another
+            if n.get("group") == "hand_designed" and hand is None:
+                hand = n["net_config"]
+            if n.get("selection_recipe", data.get("recipe_hash")) != pool.recipe_hash:
+                seeds.setdefault(n["net_config"], [])
+            elif isinstance(n.get("selection_seeds"), list):
+                seeds.setdefault(n["net_config"], [s for s in n["selection_seeds"] if isinstance(s, int)])
+    return {"seeds": seeds, "hand": hand}
 
 
 @main_guard
@@ -340,7 +348,7 @@ def main(argv=None):
             raise SystemExit(1) from None
         print(f"written: {recorded_path(args.out)}")
         pool = open_pool(args)
-    rep = ceiling_report(pool, selection_seeds(pool))
+    rep = ceiling_report(pool, ceiling_picks(pool))
     text = report_markdown(rep, args.top)
     print(text)
     if args.json:

@@ -50,7 +50,7 @@ def test_report_places_the_hand_designed_net_and_measures_headroom_on_fresh_seed
     pool = _pool(nets)
     assert pool.best_hand_designed()["net_config"] == "hand"
     sel = {"lucky": [0, 1], "better": [0, 1], "hand": [0, 1]}
-    rep = ceiling_report(pool, sel)
+    rep = ceiling_report(pool, {"seeds": sel})
     assert rep["nets"] == 14 and rep["hand_designed"]["rank"] == 3 and rep["hand_designed"]["above"] == 2
     head = {r["net_config"]: r for r in rep["headroom"]}
     assert set(head) == {"lucky", "better"}  # only nets with fresh seeds are compared
@@ -60,6 +60,11 @@ def test_report_places_the_hand_designed_net_and_measures_headroom_on_fresh_seed
     assert head["better"]["fresh_bonferroni"]["ci"][0] < head["better"]["fresh"]["ci"][0]
     # without a ceiling file no seed is fresh: nothing to compare
     assert ceiling_report(pool)["headroom"] == []
+    # a control picked once stays the control, whatever its later seeds do to its mean val
+    pool.nets["other"]["retrains"].update({k: {"seed": k, "test_top1": 95.0, "val_top1_final": 95.0, "source": "x"}
+                                           for k in (2, 3)})
+    assert pool.best_hand_designed()["net_config"] == "other"
+    assert ceiling_report(pool, {"seeds": sel, "hand": "hand"})["hand_designed"]["net_config"] == "hand"
 
 
 def test_selection_by_val_keeps_the_hand_designed_net_apart():
