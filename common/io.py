@@ -65,6 +65,16 @@ def atomic_write_json(path: str, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
+def atomic_savefig(fig, path: str, dpi=None) -> str:
+    """A matplotlib figure written atomically (temp file + rename); the figure is closed."""
+    import matplotlib.pyplot as plt
+    tmp = path + ".tmp" + os.path.splitext(path)[1]
+    fig.savefig(tmp, **({"dpi": dpi} if dpi else {}))
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
 def atomic_torch_save(obj, path: str) -> None:
     import torch
     with atomic_open(path, "wb") as f:

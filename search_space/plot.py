@@ -2,17 +2,12 @@
 per-epoch curves (accuracies, expected cost)."""
 from __future__ import annotations
 
-import os
 from typing import List, Sequence
 
 
 def _save(fig, path: str) -> str:
-    import matplotlib.pyplot as plt
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    from common.io import atomic_savefig
+    return atomic_savefig(fig, path)
 
 
 def plot_routes(space, route_probs: Sequence[Sequence[float]], derived_path: List[int], path: str) -> str:

@@ -5,7 +5,7 @@ import json
 import os
 import time
 
-from common.io import atomic_write_json, atomic_write_text
+from common.io import atomic_savefig, atomic_write_json, atomic_write_text
 from engine.stats import bootstrap_ci, kendall_tau, mean, percentile_among, std, wilcoxon_signed_rank
 from tools.quality.retarget import rederived_fields, retarget_info
 
@@ -476,10 +476,7 @@ def plot(report: dict, path: str) -> None:
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    atomic_savefig(fig, path, dpi=110)
 
 
 def write_report(report: dict, folder: str) -> str:

@@ -31,7 +31,7 @@ if __package__ in (None, ""):
 
 from common.cli import main_guard  # noqa: E402
 from common.errors import InputError  # noqa: E402
-from common.io import atomic_write_json, atomic_write_text, recorded_path  # noqa: E402
+from common.io import atomic_savefig, atomic_write_json, atomic_write_text, recorded_path  # noqa: E402
 
 SET_GROUPS = ("stratum", "window")
 
@@ -169,10 +169,7 @@ def plot(rep: dict, path: str) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    atomic_savefig(fig, path, dpi=110)
 
 
 @main_guard
