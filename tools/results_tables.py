@@ -11,7 +11,7 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: supernet tools/results/X -->   a ranking study's report (tools.supernet.benchmark)
     <!-- generated: finetune tools/results/X -->   fine-tuning from inherited weights (tools.quality.finetune_inherited)
     <!-- generated: ceiling CONFIG TARGET TRAIN_CONFIG -->  a window's pooled retrains at a recipe (tools.quality.ceiling)
-    <!-- generated: agreement tools/results/ranking/X -->  two recipes' rankings of one set (tools.supernet.recipe_agreement)
+    <!-- generated: agreement tools/results/recipe_agreement/X -->  two recipes' rankings of one set (tools.supernet.recipe_agreement)
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name

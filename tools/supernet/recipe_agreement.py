@@ -1,7 +1,7 @@
 r"""Do two retrain recipes rank the same nets alike? (issue 54 §2)
 
     python -m tools.supernet.recipe_agreement --short tools/results/ranking/fmnist_4op.json \
-        --long tools/results/ranking/fmnist_4op_long.json --out tools/results/ranking/agreement_fmnist_4op
+        --long tools/results/ranking/fmnist_4op_long.json --out tools/results/recipe_agreement/fmnist_4op
 
 The two files are ranking sets of the same nets (the long one built with ``tools.supernet.ranking_set
 --nets_from SHORT``, so the ids match); a net counts where both recipes retrained it (the long recipe
@@ -179,8 +179,11 @@ def main(argv=None):
     p.add_argument("--short", required=True, help="ranking set retrained with the short recipe")
     p.add_argument("--long", required=True, help="the same nets (same ids) retrained with the long recipe")
     p.add_argument("--results", default="tools/results", help="where the committed super-network studies lie")
-    p.add_argument("--out", default=None, help="output path without extension (writes .json, .md, .png)")
+    p.add_argument("--out", default=None, help="output path without extension (writes .json, .md, .png); not in "
+                                                   "tools/results/ranking/, where every JSON is read as a ranking set")
     args = p.parse_args(argv)
+    if args.out and os.path.basename(os.path.dirname(os.path.abspath(args.out))) == "ranking":
+        raise InputError(f"--out {args.out}: a ranking/ folder holds ranking sets only; write the agreement elsewhere")
     from tools.supernet.ranking_file import read_ranking_set
     short, long_ = read_ranking_set(args.short, "--short"), read_ranking_set(args.long, "--long")
     mismatch = [n["id"] for n in long_["nets"] if any(m["id"] == n["id"] and m["net_config"] != n["net_config"]
