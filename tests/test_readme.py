@@ -87,7 +87,10 @@ def search_run(tmp_path_factory):
     cfg = load_search_config(os.path.join(ROOT, "configs", "demo_search.yaml"), [  # the demo space, a short schedule
         "train_params.epochs=2", "search_params.arch_update_epoch=1", "search_params.val_start_epoch=1",
         "data.batch_size=8", "data.steps_per_epoch=2"])
-    return run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
+    run = run_search(cfg, RunOptions(data, str(tmp_path_factory.mktemp("runs")), device="cpu", quiet=True))
+    with open(os.path.join(run, "demo_data_root"), "w", encoding="utf-8") as f:  # the dataset it searched on
+        f.write(data)
+    return run
 
 
 CHEAP = ("run_apis.profile", "run_apis.derive", "tools.make_search_space", "run_apis.export")
@@ -101,6 +104,9 @@ def test_cheap_readme_commands_run(cmd, search_run, tmp_path, monkeypatch, capsy
     else:
         module, args = module_and_args(cmd)
     args = [search_run if a == "runs/search-TIME" else a for a in args]
+    if "--data_path" in args:  # the dataset the documented search ran on: here the demo search's own
+        with open(os.path.join(search_run, "demo_data_root"), encoding="utf-8") as f:
+            args[args.index("--data_path") + 1] = f.read()
     if "--out" in args:  # outputs go to a temporary folder
         args[args.index("--out") + 1] = str(tmp_path / os.path.basename(args[args.index("--out") + 1]))
     elif module == "run_apis.derive":

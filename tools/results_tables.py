@@ -115,7 +115,7 @@ def quality_report(folder: str) -> dict:
     """(Read-only to callers: cached.) A committed quality.json with its comparisons computed again (tools.quality.report.restat): the
     nets its seeds share (the best hand-designed net above all) take every retrain of theirs that the
     committed files hold with the same recipe (the ceiling files add seeds for them)."""
-    from tools.quality.report import restat, shared_nets
+    from tools.quality.comparisons import restat, shared_nets
     report = _load_json(os.path.join(ROOT, RESULTS, folder, "quality.json"))
     return restat(report, _recipe_pool(report["recipe"]["hash"]).retrains_of(shared_nets(report["searches"])))
 

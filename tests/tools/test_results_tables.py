@@ -33,7 +33,7 @@ def test_a_hand_edited_table_is_found_and_rewritten(tmp_path):
 
 
 def test_the_glance_row_uses_the_reports_statistics():
-    from tools.quality.report import attribution
+    from tools.quality.comparisons import attribution
     report = rt.quality_report("quality_fmnist_1.5ms_controls")
     row = rt.glance_row("quality_fmnist_1.5ms_controls", "m", "", "docs/x.md")
     first = next(r for r in attribution(report["searches"]) if r["comparison"] == "searched − random")

@@ -217,7 +217,7 @@ class QualityUnits:
             return done["top1"]
         if not os.path.isfile(os.path.join(run_dir, "checkpoint.pt")):
             return [None] * len(net_texts)
-        from engine.supernet_rank import supernet_accuracies
+        from engine.supernet_scores import supernet_accuracies
         top1 = supernet_accuracies(run_dir, net_texts, self.a.data_path, self.a.recal_batches, self.a.eval_images)
         atomic_write_json(path, dict(asked, top1=top1))
         return top1

@@ -167,7 +167,8 @@ def _net(name, acc, val=None):
 
 
 def test_group_controls_pair_the_seeds_that_have_nets():
-    from tools.quality.report import _group_controls, _group_lines
+    from tools.quality.comparisons import _group_controls
+    from tools.quality.report import _group_lines
     searches = [dict(_net("s1", [84.0]), seed=1, random=[_net("r1", [82.6])],
                      uniform=_group(_net("u1", [83.0], [83.5]))),
                 dict(_net("s2", [83.0]), seed=2, random=[_net("r2", [82.0])],
@@ -188,7 +189,7 @@ def test_group_controls_pair_the_seeds_that_have_nets():
 
 
 def test_attribution_rows_pair_only_the_seeds_that_have_both_sides():
-    from tools.quality.report import attribution, attribution_table
+    from tools.quality.comparisons import attribution, attribution_table
     searches = [dict(_net("s1", [84.0]), seed=1, random=[_net("r1", [83.0])], params_pick=_net("p1", [83.5]),
                      uniform=_group(_net("u1", [84.5]))),
                 dict(_net("s2", [83.0]), seed=2, random=[_net("r2", [81.0])], params_pick=_net("p2", [82.0]),
@@ -207,7 +208,7 @@ def test_attribution_rows_pair_only_the_seeds_that_have_both_sides():
 def test_a_control_the_seeds_share_carries_its_retrain_error():
     """Issue 54: the best hand-designed net of every seed is one net; its error shifts every gap
     together, so the CI of a gap against it widens with its noise and narrows with its retrains."""
-    from tools.quality.report import attribution, attribution_table, shared_nets
+    from tools.quality.comparisons import attribution, attribution_table, shared_nets
 
     def searches(control_acc):
         return [dict(_net(f"s{i}", [84.0 + d, 84.2 + d]), seed=i, random=[_net(f"r{i}", [83.0 + d, 83.4 + d])],
@@ -389,7 +390,7 @@ def test_pack_keeps_finished_units_only_and_refuses_bad_folders(tmp_path):
 
 def test_one_shot_scores_are_cached_and_n_a_without_a_checkpoint(tmp_path, monkeypatch):
     import types
-    import engine.supernet_rank as rank
+    import engine.supernet_scores as rank
     from tools.quality.benchmark import QualityBenchmark
     calls = []
     monkeypatch.setattr(rank, "supernet_accuracies", lambda run, nets, *a: calls.append(nets) or [50.0] * len(nets))
