@@ -24,8 +24,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=[f"{top}{sub}" for top in TOP_PACKAGES for sub in ("", ".*")]),
     py_modules=["hubconf"],
-    # Configs and latency tables are package data: found next to the installed modules.
-    package_data={"configs": ["*.yaml"], "latency_tables": ["*.json"]},
+    # Configs, latency tables and the zoo's own weights are package data: found next to the installed modules.
+    package_data={"configs": ["*.yaml"], "latency_tables": ["*.json"], "models": ["zoo_weights/*.pt"]},
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
     install_requires=["torch>=2.4", "torchvision", "lmdb", "pillow", "numpy", "pyyaml", "tensorboard",
                       "tqdm", "matplotlib"],

@@ -2,7 +2,8 @@
 
 The registry is ``models.zoo`` (name -> net_config, weights URL, sha256, metadata); an extra JSON
 registry may add entries: {"name": {"net_config": "<text>", "weights_url": "...",
-"weights_sha256": "...", "published": {...}}}. Files come through torch.hub's downloader.
+"weights_sha256": "...", "published": {...}, "config": "<train config, for validation>"}}.
+Files come through torch.hub's downloader (``file://`` URLs too: the package's own weights).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "densenas")
 def registry(extra: Optional[str] = None) -> dict:
     from models.zoo import ZOO
     entries = {name: {"net_config": e.net_config_text, "weights_url": e.weights_url,
-                      "weights_sha256": e.weights_sha256, "published": e.published} for name, e in ZOO.items()}
+                      "weights_sha256": e.weights_sha256, "published": e.published, "num_classes": e.num_classes,
+                      **({"config": e.meta["config"]} if "config" in e.meta else {})} for name, e in ZOO.items()}
     if extra:
         try:
             with open(extra, encoding="utf-8") as f:

@@ -27,6 +27,7 @@ import yaml
 from common.errors import NetConfigError
 from models.operations import FINAL_OP, OPS, check_multi_branch, is_multi_branch
 from models.paper import PAPER_NETS
+from models.fashion_mnist_nets import FASHION_MNIST_NETS
 
 NET_TYPES = ("mbv2", "res")
 
@@ -218,6 +219,8 @@ def load_net_config(source: Union[str, os.PathLike, NetConfig]) -> NetConfig:
     text = os.fspath(source)
     if text in PAPER_NETS:
         return parse_text(PAPER_NETS[text][0])
+    if text in FASHION_MNIST_NETS:
+        return parse_text(FASHION_MNIST_NETS[text]["net_config"])
     if "\n" not in text and "|" not in text and "[" not in text:
         path = text
         if os.path.isdir(path):
@@ -229,7 +232,7 @@ def load_net_config(source: Union[str, os.PathLike, NetConfig]) -> NetConfig:
                 raise NetConfigError(f"net_config: no net_config file in folder {path}")
         if not os.path.isfile(path):
             raise NetConfigError(f"net_config: {path} is neither a file, a folder nor a zoo name "
-                                 f"(zoo: {', '.join(PAPER_NETS)})")
+                                 f"(zoo: {', '.join([*PAPER_NETS, *FASHION_MNIST_NETS])})")
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()

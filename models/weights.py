@@ -21,6 +21,9 @@ from common.errors import InputError
 
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "densenas")
 IMAGENET_EVAL = functools.partial(ImageClassification, crop_size=224, resize_size=256)
+# The project's Fashion-MNIST evaluation (dataset.transforms.val_transform(32) + normalize_batch):
+# resize to 36, centre crop 32, ImageNet mean/std; images as RGB (the grey channel repeated).
+FASHION_MNIST_EVAL = functools.partial(ImageClassification, crop_size=32, resize_size=36)
 
 
 class DenseNASWeights(WeightsEnum):
@@ -44,6 +47,14 @@ def _meta(name: str, published: dict, note: str) -> dict:
     return {"name": name, "sha256": None, "num_classes": 1000, "categories": None,
             "published_top1": published.get("top1"), "macs_m": published.get("macs_m"),
             "latency_ms_titanxp_b32": published.get("latency_ms"), "source": PAPER, "weights": note}
+
+
+def trained_meta(entry) -> dict:
+    """meta of a zoo entry whose weights this project trained (``models.fashion_mnist_nets``)."""
+    meta = dict(entry.meta, name=entry.name, sha256=entry.weights_sha256)
+    meta.update({"published_top1": entry.published.get("top1"), "macs_m": entry.published.get("macs_m"),
+                 "latency_ms": entry.published.get("latency_ms")})
+    return meta
 
 
 def registry_weights(name: str, entry: dict) -> DenseNASWeights:

@@ -2,6 +2,7 @@
 
     python -m run_apis.validation --load_path runs/retrain-X [--data_path /data/imagenet]
     python -m run_apis.validation --pretrained densenas_a --data_path /data/imagenet
+    python -m run_apis.validation --pretrained fmnist_1p5ms_uniform_k5_t6 --data_path data/fashion_mnist --split test
     python -m run_apis.validation --load_path DIR --measure_latency cpu
 
 Prints MACs and params, then top-1 / top-5 (and latency when asked). Weights load with
@@ -28,7 +29,8 @@ def build_parser():
     p.add_argument("--registry", default=None, help="extra weights registry (JSON) for --pretrained")
     p.add_argument("--cache_dir", default=None, help="download folder for --pretrained")
     p.add_argument("--data_path", default=None, help="dataset root (default: the built-in demo dataset)")
-    p.add_argument("--config", default=None, help="train config (data settings); default: demo or imagenet")
+    p.add_argument("--config", default=None,
+                   help="train config (data settings); default: a --pretrained entry's own, else demo or imagenet")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="dotted overrides of --config keys")
     p.add_argument("--split", default="val", metavar="SPLIT",
                    help="split to evaluate: val (default), or e.g. test (DATA/test/ or DATA/lists/test.txt)")
@@ -48,13 +50,15 @@ def main(argv=None):
     from models import build_model, count_macs, count_params, load_net_config
     args = build_parser().parse_args(argv)
     folder = args.load_path
+    entry_config = None
     if args.pretrained:
-        from models.download import download_model
+        from models.download import download_model, registry
         folder = download_model(args.pretrained, args.cache_dir, args.registry)
+        entry_config = registry(args.registry)[args.pretrained].get("config")  # the recipe it was trained with
     weights = args.weights or os.path.join(folder, "weights.pt")
     net_config = load_net_config(folder)
-    config = args.config or os.path.join(ROOT, "configs",
-                                         "demo_train.yaml" if args.data_path is None else "imagenet_train_cfg.yaml")
+    config = args.config or entry_config or os.path.join(
+        ROOT, "configs", "demo_train.yaml" if args.data_path is None else "imagenet_train_cfg.yaml")
     cfg = load_config(config, args.opts, kind="train")
     state = read_state_dict(weights)
     num_classes = num_classes_of(state, cfg.data.num_classes)

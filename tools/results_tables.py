@@ -12,6 +12,7 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: finetune tools/results/X -->   fine-tuning from inherited weights (tools.quality.finetune_inherited)
     <!-- generated: ceiling CONFIG TARGET TRAIN_CONFIG -->  a window's pooled retrains at a recipe (tools.quality.ceiling)
     <!-- generated: agreement tools/results/recipe_agreement/X -->  two recipes' rankings of one set (tools.supernet.recipe_agreement)
+    <!-- generated: zoo -->                        the model zoo's registry (models.zoo): figures, weights
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name
@@ -272,6 +273,8 @@ def generated(what: str, page_path: str) -> str:
     if kind == "supernet":
         from tools.supernet.benchmark import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "supernet.json")))
+    if kind == "zoo":
+        return zoo_table()
     if kind == "curves":
         return curve_table(src.split())
     if kind == "readouts":
@@ -297,6 +300,27 @@ def generated(what: str, page_path: str) -> str:
         from tools.quality.finetune_inherited import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))
     raise InputError(f"{os.path.relpath(page_path, ROOT)}: unknown generated table '{what}'")
+
+
+def zoo_table() -> str:
+    """The zoo's entries as the registry holds them (the trained nets' figures are tested against
+    their retrain records in tests/models/test_fashion_mnist_zoo.py)."""
+    from models.zoo import ZOO
+    rows = ["| model | data, input | MACs | params | latency | top-1 | weights |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for name, e in ZOO.items():
+        p = e.published
+        if e.weights_url:  # trained here: its own table's estimate, test split
+            data = f"Fashion-MNIST, {e.input_size} px"
+            latency = f"{p['latency_ms']:.2f} ms (`{e.meta['latency_table']}`)"
+            top1 = f"{p['top1']:.2f}% (test; val {p['val_top1']:.2f}%)"
+            weights = f"in the package, sha256 `{e.weights_sha256[:12]}`"
+            params = f"{p['params_m']:.3f}M"
+        else:  # the paper's figures
+            data, latency, top1 = "ImageNet, 224 px", f"{p['latency_ms']} ms (TITAN-XP b32, paper)", f"{p['top1']}% (paper)"
+            weights, params = "not available", "—"
+        rows.append(f"| `{name}` | {data} | {p['macs_m']}M | {params} | {latency} | {top1} | {weights} |")
+    return "\n".join(rows) + "\n"
 
 
 def pages() -> list:
