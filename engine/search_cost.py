@@ -18,6 +18,8 @@ def load_cost_for_search(cfg, space):
         raise ConfigError("config key 'optim.sub_obj.latency_list_path': empty; measure a table with "
                           "python -m run_apis.latency_measure or set optim.sub_obj.type=flops")
     table = load_cost_table(path, space, expect_units="ms")
+    from common.machine import warn_if_foreign
+    warn_if_foreign(table.meta, sub.latency_list_path)
     return table.with_skip_reg(space) if sub.skip_reg else table
 
 

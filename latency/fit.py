@@ -287,22 +287,20 @@ def spread_stats(first: Sequence[float], second: Sequence[float]) -> dict:
             "kendall_tau_between_repeats": kendall_tau(first, second)}
 
 
+def entry_of(table: CostTable, key: tuple) -> float:
+    """A table's entry at position ``key`` (``search_space.cost_table.positions``)."""
+    if key[0] == "head":
+        return table.head[key[1] - 1][key[2]][key[3]]
+    if key[0] == "stack":
+        return table.stack[key[1] - 1][key[2]][key[3]]
+    if key[0] == "final":
+        return table.final[key[1]]
+    return {"input": table.input, "classifier": table.classifier}[key[0]]
+
+
 def per_signature(space: SearchSpace, table: CostTable, input_size: int) -> Dict[str, float]:
     """{signature: cost} of a table (non-skip positions; one value per signature)."""
-    out = {}
-    for p in positions(space, input_size):
-        k = p.key
-        if _free(space, k):
-            continue
-        v = {"input": table.input, "classifier": table.classifier}.get(k[0])
-        if k[0] == "head":
-            v = table.head[k[1] - 1][k[2]][k[3]]
-        elif k[0] == "stack":
-            v = table.stack[k[1] - 1][k[2]][k[3]]
-        elif k[0] == "final":
-            v = table.final[k[1]]
-        out[_key(p.sig)] = v
-    return out
+    return {_key(p.sig): entry_of(table, p.key) for p in positions(space, input_size) if not _free(space, p.key)}
 
 
 def refined_table(space: SearchSpace, input_size: int, prior: CostTable, nets, measured: Sequence[float],
@@ -312,7 +310,8 @@ def refined_table(space: SearchSpace, input_size: int, prior: CostTable, nets, m
     costs, const = fit_entries(rows, measured, per_signature(space, prior, input_size), ridge)
     values = {}
     for p in positions(space, input_size):
-        values[p.key] = 0.0 if _free(space, p.key) else costs.get(_key(p.sig), 0.0)
+        # an op costs >= 0; a least-squares entry below 0 (few networks, noisy timings) is clipped to 0
+        values[p.key] = 0.0 if _free(space, p.key) else max(0.0, costs.get(_key(p.sig), 0.0))
     values[("input",)] += const
     return table_from_values(space, values, dict(prior.meta))
 

@@ -28,6 +28,8 @@ def estimate_net_latency(config_path: str, table_path: str, net_config, override
     cfg = load_search_config(config_path, overrides)
     space = space_from_config(cfg)
     table = load_cost_table(table_path, space, expect_units="ms")
+    from common.machine import warn_if_foreign
+    warn_if_foreign(table.meta, table_path)
     measured_at = table.meta.get("input_size")
     size = input_size if input_size is not None else cfg.data.input_size
     if measured_at is not None and int(measured_at) != size:
@@ -105,32 +107,47 @@ def _input_for(sig: Signature, batch_size: int, device) -> torch.Tensor:
     return torch.randn(batch_size, sig.in_ch, sig.fm, sig.fm, device=device)
 
 
-def table_meta(device: torch.device, batch_size: int, input_size: int, threads: int = 0) -> dict:
-    """Metadata of a table measured here (sets the CPU thread count when given)."""
+def table_meta(device: torch.device, batch_size: int, input_size: int, threads: int = 0,
+               runtime: str = "torch") -> dict:
+    """Metadata of a table measured here (sets the CPU thread count when given), with the
+    runtime and this machine's fingerprint (``common.machine``)."""
     from common.device import device_name
+    from common.machine import machine_fingerprint
     from common.timing import stable_allocator
     if device.type == "cpu" and threads:
         torch.set_num_threads(threads)
-    return {"device": device_name(device), "device_type": device.type, "torch": torch.__version__,
+    threads_used = None
+    if device.type == "cpu":  # ORT sessions get exactly the asked threads (1 by default)
+        threads_used = (threads or 1) if runtime == "onnxruntime" else torch.get_num_threads()
+    meta = {"device": device_name(device), "device_type": device.type, "runtime": runtime, "torch": torch.__version__,
             "allocator": stable_allocator() if device.type == "cpu" else "cuda caching allocator",
             "dtype": "float32", "batch_size": batch_size, "input_size": input_size,
-            "threads": torch.get_num_threads() if device.type == "cpu" else None, "units": "ms",
-            "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure"}
+            "threads": threads_used, "units": "ms",
+            "date": datetime.date.today().isoformat(), "source": "run_apis.latency_measure",
+            "machine": machine_fingerprint(device.type, runtime, threads_used)}
+    if runtime == "onnxruntime":
+        from latency.ort_runtime import ort_version
+        from models.onnx_export import OPSET
+        meta.update(onnxruntime=ort_version(), onnx_opset=OPSET, execution_provider="CPUExecutionProvider",
+                    graph_optimization="ORT default (ORT_ENABLE_ALL)")
+    return meta
 
 
 def measure_table(space: SearchSpace, input_size: int, batch_size: int, device: torch.device,
                   threads: int = 0, partial_path: Optional[str] = None,
                   progress: Optional[Callable] = None, timing_kwargs: Optional[dict] = None,
-                  passes: int = 3) -> CostTable:
+                  passes: int = 3, timer: Optional[Callable] = None, meta: Optional[dict] = None) -> CostTable:
     """Measure every position (eval mode, no grad). Identical signatures are measured once;
-    measured entries are saved to ``partial_path`` as they come, so an interrupted run resumes."""
-    meta = table_meta(device, batch_size, input_size, threads)
+    measured entries are saved to ``partial_path`` as they come, so an interrupted run resumes.
+    ``timer(module, x, **timing_kwargs)`` -> ``Timing`` (default: PyTorch eager, ``time_module``)."""
+    meta = meta or table_meta(device, batch_size, input_size, threads)
+    timer = timer or time_module
     done: Dict[str, List[List[float]]] = {}  # signature -> [[median_ms, cv] per pass]
     if partial_path and os.path.isfile(partial_path):
         with open(partial_path) as f:
             partial = json.load(f)
-        same = {k: partial.get("meta", {}).get(k) for k in ("batch_size", "input_size", "device", "threads")}
-        if same == {k: meta[k] for k in same} and partial.get("fingerprint") == space.fingerprint():
+        same = {k: partial.get("meta", {}).get(k) for k in ("batch_size", "input_size", "device", "threads", "runtime")}
+        if same == {k: meta.get(k) for k in same} and partial.get("fingerprint") == space.fingerprint():
             done = partial.get("measured", {})
     pos = list(positions(space, input_size))
     unique = list(dict.fromkeys(p.sig for p in pos))
@@ -144,7 +161,7 @@ def measure_table(space: SearchSpace, input_size: int, batch_size: int, device: 
     for i, (_, sig) in enumerate(iterator):
         if sig not in modules:
             modules[sig] = build_position_module(sig, space).to(device).eval()
-        t = time_module(modules[sig], _input_for(sig, batch_size, device), **timing_kwargs)
+        t = timer(modules[sig], _input_for(sig, batch_size, device), **timing_kwargs)
         done.setdefault(_sig_key(sig), []).append([t.median_ms, t.cv])
         if partial_path and (i % 20 == 19 or i == len(todo) - 1):
             atomic_write_json(partial_path, {"meta": meta, "fingerprint": space.fingerprint(), "measured": done})

@@ -9,6 +9,11 @@ r"""Measure a latency lookup table, convert a legacy one, or check a table's acc
     # accuracy report: N random architectures, table estimates vs measured end-to-end latency
     # (CPU: each network timed by run_apis.profile --measure in 3 fresh processes, the smallest)
     python -m run_apis.latency_measure --validate 50 --lut TABLE [TABLE2 ...] --config CFG --device cpu
+    # an ONNX Runtime table (CPU execution provider, 1 thread): the nets as run_apis.export writes them
+    python -m run_apis.latency_measure --runtime onnxruntime --config configs/fashion_mnist_search.yaml \
+        --refine_nets 60 --out latency_tables/fashion_mnist_ort_cpu_b1_32.json
+    # a table from another machine: refit it here on 10 random nets (MAPE before/after on 10 held out)
+    python -m run_apis.latency_measure --recalibrate latency_tables/mbv2_cpu_b1_224.json [--nets 10]
 """
 from __future__ import annotations
 
@@ -32,6 +37,16 @@ def build_parser():
                    help="measurement passes; each entry keeps its smallest per-pass median (default 3)")
     p.add_argument("--out", help="output table (.json)")
     p.add_argument("--convert_legacy", metavar="LEGACY_TABLE", help="convert a legacy DenseNAS table")
+    p.add_argument("--runtime", default=None, choices=["torch", "onnxruntime"],
+                   help="what the milliseconds are measured with: torch (PyTorch eager; the default for a new "
+                        "table) or onnxruntime (CPU execution provider, ORT's default graph optimisations). "
+                        "--validate / --recalibrate default to the table's own runtime")
+    p.add_argument("--recalibrate", metavar="TABLE",
+                   help="time --nets random nets (+ --holdout more) on this machine as the table was measured, fold "
+                        "the fitted linear correction into TABLE (or --out) and record this machine")
+    p.add_argument("--nets", type=int, default=10, help="--recalibrate: networks the correction is fitted on (default 10)")
+    p.add_argument("--holdout", type=int, default=10,
+                   help="--recalibrate: held-out networks for the MAPE before/after (default 10)")
     p.add_argument("--method", default="incontext", choices=["incontext", "isolated"],
                    help="incontext (default): ops timed inside random networks + an end-to-end linear fit folded "
                         "into the entries; isolated: each op timed alone (the earlier method)")
@@ -101,7 +116,16 @@ def validate(args, space, device, threads) -> dict:
         report_extra = {}
     shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
     report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
-    if device.type == "cpu" and args.timing == "profile":
+    runtime = args.runtime or first.meta.get("runtime") or "torch"
+    if runtime == "onnxruntime":
+        from latency.ort_runtime import time_networks_ort
+        ort_threads = int(first.meta.get("threads") or args.threads or 1)
+        measured = [time_networks_ort(archs, space.num_classes, input_size, batch, ort_threads, args.passes, shown)]
+        report.update(timing=f"onnxruntime {first.meta.get('onnxruntime', '')} CPU, one session per network, "
+                             f"{ort_threads} thread(s), smallest of {args.passes} medians", runtime=runtime)
+        print(f"{args.validate} random architectures (seed {args.seed}), onnxruntime CPU, batch {batch}, "
+              f"{input_size}px, {ort_threads} thread(s)")
+    elif device.type == "cpu" and args.timing == "profile":
         from latency.network_timing import profile_networks
         if args.processes < 1:
             raise InputError(f"--processes must be >= 1, got {args.processes}")
@@ -168,6 +192,10 @@ def main(argv=None):
     from search_space.topology import space_from_config
 
     args = build_parser().parse_args(argv)
+    if args.recalibrate:
+        from latency.recalibrate import recalibrate_command
+        recalibrate_command(args)
+        return
     if args.convert_legacy:
         if not args.out:
             raise InputError("--convert_legacy needs --out")
@@ -191,7 +219,21 @@ def main(argv=None):
     input_size = args.input_size or cfg.data.input_size
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
-    if args.method == "isolated":
+    if args.runtime == "onnxruntime":
+        import time
+        from latency.measure import table_meta
+        from latency.ort_table import build_ort_table
+        if device.type != "cpu":
+            raise InputError("--runtime onnxruntime times the CPU execution provider: use --device cpu")
+        t0 = time.monotonic()
+        ort_threads = args.threads if args.threads > 0 else 1
+        table = build_ort_table(space, input_size, batch, ort_threads,
+                                table_meta(device, batch, input_size, ort_threads, runtime="onnxruntime"),
+                                calibration_nets=args.calibration_nets, refine_nets=args.refine_nets, ridge=args.ridge,
+                                seed=args.seed, passes=args.passes, partial_path=partial, log=print,
+                                progress=lambda it: progress(it, "timing in ORT", unit="item", interval=50))
+        table.meta["build_seconds"]["total"] = round(time.monotonic() - t0, 1)
+    elif args.method == "isolated":
         table = measure_table(space, input_size, batch, device, threads if device.type == "cpu" else 0, partial,
                               progress=lambda it: progress(it, "measuring ops", unit="op", interval=50),
                               passes=args.passes)
@@ -216,7 +258,10 @@ def main(argv=None):
     print(f"{args.out}: {table.meta['method']} on {table.meta['device']} (threads {table.meta['threads']})"
           + (f", {table.meta['in_context_networks']} networks in context, fit {table.meta['fit']['slope']:.3f} x + "
              f"{table.meta['fit']['intercept_ms']:.3f} ms, built in {table.meta['build_seconds']['total']:.0f}s"
-             if args.method == "incontext" else ""))
+             if args.method == "incontext" and args.runtime != "onnxruntime" else "")
+          + (f", fit {table.meta['fit']['slope']:.3f} x + {table.meta['fit']['intercept_ms']:.3f} ms, in sample after: "
+             f"MAPE {table.meta['fit']['in_sample_after']['mape_pct']:.2f}%, built in "
+             f"{table.meta['build_seconds']['total']:.0f}s" if args.runtime == "onnxruntime" else ""))
 
 
 if __name__ == "__main__":

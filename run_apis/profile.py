@@ -21,7 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier width (default: data.num_classes of --config, else 1000)")
     p.add_argument("--config", default=None, help="search config of the space the --lut table belongs to")
     p.add_argument("--lut", default=None, help="cost table (JSON or legacy) for the table-estimated latency")
-    p.add_argument("--measure", default=None, choices=["cpu", "cuda"], help="measure real latency on this device")
+    p.add_argument("--measure", default=None, choices=["cpu", "cuda", "onnxruntime"],
+                   help="measure real latency: PyTorch eager on cpu / cuda, or the network exported as run_apis.export "
+                        "writes it, in ONNX Runtime (CPU execution provider; --threads, default 1)")
     p.add_argument("--batch_size", type=int, default=1, help="batch size for --measure")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for --measure (0: torch default)")
     p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="overrides of --config keys")
@@ -44,7 +46,11 @@ def profile(args) -> dict:
             raise InputError("--lut needs --config (the search space the table belongs to)")
         from latency.measure import estimate_net_latency
         result.update(estimate_net_latency(args.config, args.lut, net_config, args.opts, input_size=size))
-    if args.measure:
+    if args.measure == "onnxruntime":
+        from latency.ort_runtime import time_networks_ort
+        result["measured_ms"] = time_networks_ort([net_config], classes, size, args.batch_size, args.threads or 1)[0]
+        result["measured_with"] = "onnxruntime"
+    elif args.measure:
         import torch
         from common.device import resolve_device
         from common.timing import time_module_robust

@@ -36,8 +36,8 @@ def build_parser():
                    help="split to evaluate: val (default), or e.g. test (DATA/test/ or DATA/lists/test.txt)")
     p.add_argument("--device", default="auto", help="cpu | cuda | auto")
     p.add_argument("--amp", action="store_true", help="autocast (bf16 on CPU, bf16/fp16 on CUDA)")
-    p.add_argument("--measure_latency", choices=["cpu", "cuda"], default=None,
-                   help="also time the network (batch 1) on this device")
+    p.add_argument("--measure_latency", choices=["cpu", "cuda", "onnxruntime"], default=None,
+                   help="also time the network (batch 1) on this device, or exported in ONNX Runtime (CPU, 1 thread)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
@@ -69,7 +69,10 @@ def main(argv=None):
               f"{result['params_m']:.3f}M params, {num_classes} classes")
     result.update(validate_weights(net_config, weights, cfg, args.data_path, args.device, args.amp, quiet=args.json,
                                    state=state, split=args.split))
-    if args.measure_latency:
+    if args.measure_latency == "onnxruntime":
+        from latency.ort_runtime import time_networks_ort
+        result["measured_ms"] = time_networks_ort([net_config], num_classes, cfg.data.input_size)[0]
+    elif args.measure_latency:
         import torch
         from common.device import resolve_device
         from common.timing import time_module_robust

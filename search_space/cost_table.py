@@ -122,6 +122,21 @@ def _check_entries(table: "CostTable", where: str) -> None:
     _check_numbers([table.head, table.stack, table.final, table.classifier], where)
 
 
+RUNTIMES = ("torch", "onnxruntime")  # what a latency table's milliseconds were measured with
+
+
+def _check_meta(meta, where: str) -> None:
+    """The metadata fields tools act on have the expected types (a hostile file gets one line)."""
+    if not isinstance(meta, dict):
+        raise CostTableError(f"cost table {where} meta: expected an object, got {type(meta).__name__}")
+    if meta.get("runtime", "torch") not in RUNTIMES:
+        raise CostTableError(f"cost table {where} meta.runtime: {meta.get('runtime')!r} is not one of "
+                             f"{', '.join(RUNTIMES)}")
+    for key in ("machine", "recalibration", "calibration"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise CostTableError(f"cost table {where} meta.{key}: expected an object")
+
+
 def parse_legacy(text: str, source: str = "<text>") -> CostTable:
     try:
         data = ast.literal_eval(text.strip())
@@ -167,6 +182,7 @@ def load_cost_table(path: str, space: Optional[SearchSpace] = None,
                               data.get("meta", {}), data.get("cv"))
         except KeyError as e:
             raise CostTableError(f"{path}: missing key {e}") from None
+        _check_meta(table.meta, path)
         _check_entries(table, path)
     else:
         table = parse_legacy(text, path)

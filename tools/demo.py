@@ -82,6 +82,8 @@ def run_demo(out: str, device: str = "cpu", tiny: bool = False) -> dict:
         table_path = shipped
         table = load_cost_table(shipped, space, expect_units="ms")
         _step("latency table", f"(shipped) {os.path.relpath(shipped, ROOT)}")
+        from common.machine import warn_if_foreign
+        warn_if_foreign(table.meta, os.path.relpath(shipped, ROOT), stream=sys.stdout)
     except CostTableError as e:
         table_path = os.path.join(out, "latency_demo.json")
         _step("latency table", f"python -m run_apis.latency_measure --config configs/demo_search.yaml "

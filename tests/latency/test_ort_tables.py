@@ -1,0 +1,140 @@
+"""ONNX Runtime latency tables, machine fingerprints and recalibration (issue 55) on a tiny space."""
+import json
+import os
+
+import pytest
+import torch
+
+from common.errors import CostTableError
+from common.machine import differences, machine_fingerprint, mismatch_warning, table_fingerprint, warn_if_foreign
+from search_space import load_cost_table, space_from_config
+from search_space.derive import lut_cost
+from tests.conftest import ROOT, TINY_OPTS
+
+pytest.importorskip("onnxruntime")
+CONFIG = os.path.join(ROOT, "configs", "demo_search.yaml")
+
+
+def _cli(args, capsys):
+    from run_apis.latency_measure import main
+    main(["--config", CONFIG, "--opts", *TINY_OPTS, *args])
+    return capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def ort_table(tmp_path_factory):
+    """A tiny space's ORT table, built by the CLI (1 pass, 4 + 2 fit networks)."""
+    from run_apis.latency_measure import main
+    out = tmp_path_factory.mktemp("ort") / "tiny_ort.json"
+    main(["--config", CONFIG, "--opts", *TINY_OPTS, "--runtime", "onnxruntime", "--passes", "1",
+          "--calibration_nets", "4", "--refine_nets", "2", "--out", str(out)])
+    return out
+
+
+def test_ort_table_loads_prices_and_records_its_runtime(ort_table, tiny_cfg):
+    space = space_from_config(tiny_cfg)
+    table = load_cost_table(str(ort_table), space, expect_units="ms")
+    meta = table.meta
+    import onnxruntime
+    assert meta["runtime"] == "onnxruntime" and meta["onnxruntime"] == onnxruntime.__version__
+    assert meta["threads"] == 1 and meta["onnx_opset"] == 17 and meta["fingerprint"] == space.fingerprint()
+    assert meta["machine"] == machine_fingerprint("cpu", "onnxruntime", 1)
+    assert meta["fit"]["in_sample_after"]["mape_pct"] >= 0 and meta["refine_networks"] == 2
+    from latency.stats import random_architecture
+    import random
+    net = random_architecture(space, random.Random(0))
+    assert lut_cost(space, table, net) > 0
+    assert not os.path.exists(str(ort_table) + ".partial.json")  # finished: no partial files left
+    from search_space.search_config import load_search_config
+    other = space_from_config(load_search_config(CONFIG))
+    with pytest.raises(CostTableError, match="another search space"):
+        load_cost_table(str(ort_table), other)
+
+
+def test_ort_validate_and_recalibrate(ort_table, tmp_path, capsys):
+    table = tmp_path / "t.json"
+    table.write_bytes(ort_table.read_bytes())
+    out = _cli(["--validate", "3", "--passes", "1", "--lut", str(table)], capsys).out
+    assert "onnxruntime CPU" in out and "MAPE" in out  # the table's runtime is the ground truth
+    report = json.loads((tmp_path / "t_accuracy.json").read_text())
+    assert report["runtime"] == "onnxruntime" and len(report["measured_ms"][0]) == 3
+    # recalibrate: from "another machine" to this one; the correction is folded into the entries
+    data = json.loads(table.read_text())
+    data["meta"]["machine"] = dict(data["meta"]["machine"], cpu_model="Another CPU 9000", cores=64)
+    before = data["input"]
+    table.write_text(json.dumps(data))
+    out = _cli(["--recalibrate", str(table), "--nets", "3", "--holdout", "2"], capsys).out
+    assert "held out (2 nets): MAPE" in out
+    after = json.loads(table.read_text())
+    rec = after["meta"]["recalibration"]
+    assert rec["from_machine"]["cpu_model"] == "Another CPU 9000" and after["meta"]["machine"]["cores"] == os.cpu_count()
+    assert after["input"] == pytest.approx(before * rec["slope"] + rec["intercept_ms"])
+    assert mismatch_warning(after["meta"], "t.json") is None  # measured for this machine now
+    assert json.loads((tmp_path / "t_recalibration.json").read_text())["holdout_after"]["mape_pct"] >= 0
+
+
+def test_profile_and_validation_measure_in_ort(capsys, tmp_path):
+    from run_apis.profile import main
+    main(["--net_config", "densenas_a", "--input_size", "32", "--num_classes", "10", "--measure", "onnxruntime",
+          "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["measured_ms"] > 0 and result["measured_with"] == "onnxruntime"
+    from run_apis.validation import build_parser
+    assert build_parser().parse_args(["--load_path", "x", "--measure_latency", "onnxruntime"]).measure_latency
+
+
+def test_a_table_from_another_machine_warns_once(tmp_path, capsys):
+    meta = {"units": "ms", "device_type": "cpu", "runtime": "torch",
+            "machine": dict(machine_fingerprint("cpu", "torch", 1), cpu_model="Another CPU 9000")}
+    line = warn_if_foreign(meta, "elsewhere.json")
+    warn_if_foreign(meta, "elsewhere.json")
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and err.strip() == line
+    assert "cpu_model Another CPU 9000 there" in line
+    assert "python -m run_apis.latency_measure --recalibrate elsewhere.json" in line
+    here = {"units": "ms", "device_type": "cpu", "machine": machine_fingerprint("cpu", "torch", 1)}
+    assert mismatch_warning(here, "x") is None
+    # older tables: compared on the fields they have; converted legacy tables: another project's, no warning
+    assert mismatch_warning({"units": "ms", "source": "run_apis.latency_measure", "device": "Other",
+                             "torch": torch.__version__}, "x")
+    assert table_fingerprint({"source": "original DenseNAS release (legacy text table)", "device": "TITAN"}) == {}
+    assert differences({"cores": 2, "threads": 8}, {"cores": 2, "threads": 1}) == []  # threads: a setting
+
+
+def test_profile_prints_the_warning_for_a_foreign_table(tiny_cfg, tmp_path, capsys):
+    import random
+    from common import machine
+    from latency.stats import random_architecture
+    from search_space.cost_table import flops_table
+    space = space_from_config(tiny_cfg)
+    table = flops_table(space, 32)
+    table.meta.update(units="ms", device_type="cpu", machine={"cpu_model": "Another CPU 9000", "cores": 64})
+    path = str(tmp_path / "foreign.json")
+    table.save(path)
+    net = tmp_path / "net_config"
+    net.write_text(random_architecture(space, random.Random(1)).to_text())
+    machine._WARNED.discard(path)
+    from run_apis.profile import main
+    for _ in range(2):
+        main(["--net_config", str(net), "--config", CONFIG, "--opts", *TINY_OPTS, "--lut", path, "--json"])
+    captured = capsys.readouterr()
+    assert captured.err.count("--recalibrate " + path) == 1 and json.loads(captured.out.splitlines()[-1])["lut_ms"] > 0
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"runtime": "tensorrt", "units": "ms"}, "meta.runtime"),
+    ({"machine": "AMD EPYC", "units": "ms"}, "meta.machine"),
+    ("not an object", "meta: expected an object"),
+])
+def test_hostile_ort_table_meta_is_refused(meta, message, tiny_cfg, tmp_path, capsys):
+    from search_space.cost_table import flops_table
+    data = flops_table(space_from_config(tiny_cfg), 32).to_json()
+    data["meta"] = meta
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(CostTableError, match=message):
+        load_cost_table(str(path))
+    from run_apis.profile import main
+    with pytest.raises(SystemExit) as e:
+        main(["--net_config", "densenas_a", "--config", CONFIG, "--opts", *TINY_OPTS, "--lut", str(path)])
+    assert e.value.code == 2 and message in capsys.readouterr().err
