@@ -113,7 +113,7 @@ def build_ort_table(space: SearchSpace, input_size: int, batch_size: int, thread
     fitted = [lut_cost(space, table, n) for n in nets]
     before = [lut_cost(space, raw, n) for n in nets]
     table.meta.update(method=method, unique_signatures=isolated.meta["unique_signatures"], passes=passes,
-                      statistic="min over passes of the per-pass median (one ORT session per network or op)",
+                      statistic="min over passes (a new ORT session each) of the 5th percentile of single-run times",
                       calibration_networks=calibration_nets,
                       fit={"slope": cal["slope"], "intercept_ms": cal["intercept"],
                            "through_origin": bool(cal.get("through_origin")),

@@ -33,8 +33,9 @@ def build_parser():
     p.add_argument("--input_size", type=int, default=None, help="default: the config's data.input_size")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads, recorded in the table (default 1: the most repeatable timing)")
-    p.add_argument("--passes", type=int, default=3,
-                   help="measurement passes; each entry keeps its smallest per-pass median (default 3)")
+    p.add_argument("--passes", type=int, default=None,
+                   help="measurement passes; each entry or network keeps its smallest per-pass value (default 3; "
+                        "5 for onnxruntime, whose sub-millisecond runs have slow spells)")
     p.add_argument("--out", help="output table (.json)")
     p.add_argument("--convert_legacy", metavar="LEGACY_TABLE", help="convert a legacy DenseNAS table")
     p.add_argument("--runtime", default=None, choices=["torch", "onnxruntime"],
@@ -115,14 +116,19 @@ def validate(args, space, device, threads) -> dict:
     else:
         report_extra = {}
     shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
-    report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
     runtime = args.runtime or first.meta.get("runtime") or "torch"
+    args.passes = args.passes or (5 if runtime == "onnxruntime" else 3)
+    report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
     if runtime == "onnxruntime":
         from latency.ort_runtime import time_networks_ort
         ort_threads = int(first.meta.get("threads") or args.threads or 1)
-        measured = [time_networks_ort(archs, space.num_classes, input_size, batch, ort_threads, args.passes, shown)]
+        measured = [time_networks_ort(archs, space.num_classes, input_size, batch, ort_threads, args.passes, shown)
+                    for _ in range(max(1, args.repeats))]  # independent evaluations (new sessions each)
+        if len(measured) >= 2:
+            report["spread"] = spread_stats(measured[0], measured[1])
         report.update(timing=f"onnxruntime {first.meta.get('onnxruntime', '')} CPU, one session per network, "
-                             f"{ort_threads} thread(s), smallest of {args.passes} medians", runtime=runtime)
+                             f"{ort_threads} thread(s), smallest of {args.passes} sessions' 5th-percentile run times",
+                      runtime=runtime)
         print(f"{args.validate} random architectures (seed {args.seed}), onnxruntime CPU, batch {batch}, "
               f"{input_size}px, {ort_threads} thread(s)")
     elif device.type == "cpu" and args.timing == "profile":
@@ -219,6 +225,7 @@ def main(argv=None):
     input_size = args.input_size or cfg.data.input_size
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
+    args.passes = args.passes or (5 if args.runtime == "onnxruntime" else 3)
     if args.runtime == "onnxruntime":
         import time
         from latency.measure import table_meta

@@ -138,3 +138,19 @@ def test_hostile_ort_table_meta_is_refused(meta, message, tiny_cfg, tmp_path, ca
     with pytest.raises(SystemExit) as e:
         main(["--net_config", "densenas_a", "--config", CONFIG, "--opts", *TINY_OPTS, "--lut", str(path)])
     assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_runtimes_comparison_on_a_tiny_space(ort_table, tiny_cfg, tmp_path, capsys):
+    from latency.measure import measure_table
+    from tools.latency.runtimes import main
+    space = space_from_config(tiny_cfg)
+    eager = measure_table(space, 32, 1, torch.device("cpu"), threads=1, passes=1,
+                          timing_kwargs={"warmup": 1, "min_repeats": 3, "max_repeats": 6, "max_seconds": 0.2})
+    eager.save(str(tmp_path / "eager.json"))
+    main(["--config", CONFIG, "--opts", *TINY_OPTS, "--eager", str(tmp_path / "eager.json"), "--ort", str(ort_table),
+          "--nets", "3", "--processes", "1", "--out", str(tmp_path / "cmp")])
+    report = json.loads((tmp_path / "cmp.json").read_text())
+    assert len(report["eager_ms"]) == len(report["ort_ms"]) == 3 and -1 <= report["kendall_tau_eager_vs_ort"] <= 1
+    ops = {o["op"] for o in report["op_ratios"]}
+    assert {"mbconv_k3_t3", "input_block", "classifier"} <= ops
+    assert (tmp_path / "cmp.md").read_text() in capsys.readouterr().out

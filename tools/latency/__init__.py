@@ -1,0 +1,1 @@
+"""Latency studies across runtimes (issue 55)."""

@@ -1,0 +1,127 @@
+r"""What the runtime changes: the same random nets timed in PyTorch eager and in ONNX Runtime, and
+the two tables' entries op by op (issue 55 §3).
+
+    python -m tools.latency.runtimes --config configs/fashion_mnist_search.yaml \
+        --eager latency_tables/fashion_mnist_cpu_b1_32.json --ort latency_tables/fashion_mnist_ort_cpu_b1_32.json \
+        --nets 50 --out tools/results/runtimes/fashion_mnist
+
+Eager latency is the project's statistic (``run_apis.profile --measure`` in ``--processes`` fresh
+processes, the smallest); ORT latency is the smallest of 5 sessions' 5th-percentile run times
+(``latency.ort_runtime.time_runner``).
+Writes OUT.json (every timing) and OUT.md (the tables of docs/latency.md). Timing: idle machine only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+
+if __package__ in (None, ""):  # also runnable as a script
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from common.cli import main_guard  # noqa: E402
+
+
+def op_ratios(space, eager, ort, input_size: int) -> list:
+    """Per op name: the median, min and max over positions of ORT entry / eager entry (positions
+    where both are > 0), most cheapened first."""
+    from latency.fit import _free, entry_of
+    from search_space.cost_table import positions
+    by_op = {}
+    for p in positions(space, input_size):
+        if _free(space, p.key):
+            continue
+        e, o = entry_of(eager, p.key), entry_of(ort, p.key)
+        if e > 0 and o > 0:
+            by_op.setdefault(p.sig.op, []).append(o / e)
+    rows = [{"op": op, "positions": len(r), "median": statistics.median(r), "min": min(r), "max": max(r)}
+            for op, r in by_op.items()]
+    return sorted(rows, key=lambda r: r["median"])
+
+
+def compare(args) -> dict:
+    from common.logging_utils import progress
+    from latency.network_timing import profile_networks
+    from latency.ort_runtime import time_networks_ort
+    from latency.stats import error_stats, kendall_tau, random_architecture
+    from search_space.cost_table import load_cost_table
+    from search_space.derive import lut_cost
+    from search_space.search_config import load_search_config
+    from search_space.topology import space_from_config
+    space = space_from_config(load_search_config(args.config, args.opts))
+    eager = load_cost_table(args.eager, space, expect_units="ms")
+    ort = load_cost_table(args.ort, space, expect_units="ms")
+    size, batch = int(eager.meta.get("input_size") or 224), int(eager.meta.get("batch_size") or 1)
+    rng = random.Random(args.seed)
+    nets = [random_architecture(space, rng) for _ in range(args.nets)]
+    shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
+    runs = profile_networks(nets, size, space.num_classes, batch, eager.meta.get("threads") or 1, args.processes, shown)
+    eager_ms = [min(r) for r in runs]
+    ort_ms = time_networks_ort(nets, space.num_classes, size, batch, int(ort.meta.get("threads") or 1),
+                               progress=shown)
+    eager_pred = [lut_cost(space, eager, n) for n in nets]
+    ort_pred = [lut_cost(space, ort, n) for n in nets]
+    ratio = [o / e for o, e in zip(ort_ms, eager_ms)]
+    return {"config": os.path.basename(args.config), "eager_table": os.path.basename(args.eager),
+            "ort_table": os.path.basename(args.ort), "nets": args.nets, "seed": args.seed, "input_size": size,
+            "eager_timing": f"run_apis.profile --measure cpu, smallest of {args.processes} fresh processes",
+            "ort_timing": "onnxruntime CPU, the smallest of 5 sessions' 5th-percentile run times",
+            "onnxruntime": ort.meta.get("onnxruntime"), "torch": eager.meta.get("torch"),
+            "kendall_tau_eager_vs_ort": kendall_tau(eager_ms, ort_ms),
+            "ort_over_eager": {"median": statistics.median(ratio), "min": min(ratio), "max": max(ratio)},
+            "eager_table_vs_eager": error_stats(eager_pred, eager_ms), "ort_table_vs_ort": error_stats(ort_pred, ort_ms),
+            "eager_table_vs_ort": error_stats(eager_pred, ort_ms),
+            "op_ratios": op_ratios(space, eager, ort, size),
+            "net_configs": [n.to_text() for n in nets], "eager_ms": eager_ms, "eager_runs_ms": runs, "ort_ms": ort_ms}
+
+
+def markdown(r: dict) -> str:
+    def stats(s):
+        return (f"MAPE {s['mape_pct']:.1f}%, max {s['max_err_pct']:.1f}%, within ±10% {100 * s['within_10pct']:.0f}%, "
+                f"τ {s['kendall_tau']:.3f}, bias {s['mean_bias_pct']:+.1f}%")
+    q = r["ort_over_eager"]
+    lines = [f"{r['nets']} random nets of `{r['config']}` (seed {r['seed']}, {r['input_size']} px, batch 1, 1 thread), "
+             f"each timed in PyTorch eager ({r['torch']}) and ONNX Runtime ({r['onnxruntime']}):", "",
+             "| measure | value |", "| --- | --- |",
+             f"| Kendall τ, eager-measured vs ORT-measured | {r['kendall_tau_eager_vs_ort']:.3f} |",
+             f"| ORT / eager latency, median [min, max] | {q['median']:.2f} [{q['min']:.2f}, {q['max']:.2f}] |",
+             f"| `{r['eager_table']}` vs eager | {stats(r['eager_table_vs_eager'])} |",
+             f"| `{r['ort_table']}` vs ORT | {stats(r['ort_table_vs_ort'])} |",
+             f"| `{r['eager_table']}` vs ORT (an eager table priced for ORT) | {stats(r['eager_table_vs_ort'])} |", "",
+             "Per op, ORT entry / eager entry over the table's positions (below 1: cheaper in ORT):", "",
+             "| op | positions | median | min | max |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| `{o['op']}` | {o['positions']} | {o['median']:.2f} | {o['min']:.2f} | {o['max']:.2f} |"
+              for o in r["op_ratios"]]
+    return "\n".join(lines) + "\n"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m tools.latency.runtimes", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="search config of the space")
+    p.add_argument("--opts", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    p.add_argument("--eager", required=True, help="PyTorch eager latency table of the space")
+    p.add_argument("--ort", required=True, help="ONNX Runtime latency table of the space")
+    p.add_argument("--nets", type=int, default=50, help="random nets timed on both runtimes (default 50)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random nets (default 1)")
+    p.add_argument("--processes", type=int, default=3, help="fresh processes per net for eager timing (default 3)")
+    p.add_argument("--out", required=True, help="output prefix: writes OUT.json and OUT.md")
+    return p
+
+
+@main_guard
+def main(argv=None):
+    from common.io import atomic_write_json, atomic_write_text
+    args = build_parser().parse_args(argv)
+    report = compare(args)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    atomic_write_json(args.out + ".json", report)
+    text = markdown(report)
+    atomic_write_text(args.out + ".md", text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
