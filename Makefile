@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,onnx]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,onnx,cluster]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -29,5 +29,6 @@ setup(
     entry_points={"console_scripts": [f"{name}={target}" for name, target in COMMANDS.items()]},
     install_requires=["torch>=2.4", "torchvision", "lmdb", "pillow", "numpy", "pyyaml", "tensorboard",
                       "tqdm", "matplotlib"],
-    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"], "onnx": ["onnx", "onnxruntime"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "hypothesis"], "onnx": ["onnx", "onnxruntime"],
+                    "cluster": ["ray"]},
 )

@@ -164,6 +164,8 @@ def build_parser():
     p.add_argument("--recal_batches", type=int, default=10, help="one-shot ranking: BN recalibration batches")
     p.add_argument("--eval_images", type=int, default=2000, help="one-shot ranking: held-out images evaluated")
     p.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
+    from tools.quality.ray_units import add_executor_args
+    add_executor_args(p)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per process (default 1)")
     p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
     p.add_argument("--reuse", nargs="+", default=[], metavar="QUALITY_JSON",
@@ -242,7 +244,8 @@ def main(argv=None):
         for line in reuse_results(bench, args.reuse):
             print(line, flush=True)
     try:
-        with stop_children_on_signal():
+        from tools.quality.ray_units import executor_from_args
+        with executor_from_args(args, args.threads, args.jobs), stop_children_on_signal():
             raw = bench.run()
     except UnitFailed as e:
         print(f"error: {e}", file=sys.stderr)

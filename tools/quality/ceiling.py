@@ -278,6 +278,8 @@ def build_parser():
     p.add_argument("--out", default=None, help="--retrain: the ceiling file (default tools/results/ceiling/...)")
     p.add_argument("--save", default="runs/ceiling", help="--retrain: unit cache folder")
     p.add_argument("--jobs", type=int, default=2, help="--retrain: parallel retrains (2)")
+    from tools.quality.ray_units import add_executor_args
+    add_executor_args(p)
     return p
 
 
@@ -341,7 +343,8 @@ def main(argv=None):
         from tools.quality.units import UnitFailed
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         try:
-            with stop_children_on_signal():
+            from tools.quality.ray_units import executor_from_args
+            with executor_from_args(args, args.threads, args.jobs), stop_children_on_signal():
                 CeilingRetrain(args, pool).run()
         except UnitFailed as e:
             print(f"error: {e}", file=sys.stderr)

@@ -19,7 +19,7 @@ import threading
 from typing import List, Optional, Set
 
 from common.errors import Preempted
-from common.process import PARENT_ENV
+from tools.quality.child_env import child_env  # noqa: F401 (re-exported)
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGTERM", "SIGUSR1", "SIGINT") if hasattr(signal, n))
 
@@ -28,21 +28,16 @@ _children: Set[subprocess.Popen] = set()
 _stop_signal: Optional[int] = None
 
 
-def child_env(threads: int) -> dict:
-    """The environment of a child: ``threads`` CPU threads, unbuffered, this project importable."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env[PARENT_ENV] = str(os.getpid())  # the child dies with this process (common.process)
-    return env
-
-
 def run_child(cmd: List[str], log_path: str, threads: int) -> int:
     """Run ``cmd`` (no shell), its output appended to ``log_path``; returns its exit code. Raises
     :class:`Preempted` instead of starting it once a stop was asked, and when a stop ended it."""
     with _lock:  # a unit not started yet is not logged as if it ran
         _raise_if_stopping(cmd, log_path, started=False)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    from tools.quality import ray_units
+    if ray_units.active():  # --executor ray: the same command, as a Ray task
+        return ray_units.run_on_ray(cmd, log_path, threads, _lock,
+                                    lambda started=True: _raise_if_stopping(cmd, log_path, started))
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {' '.join(cmd)}\n")
         log.flush()
@@ -83,7 +78,8 @@ def request_stop(signum: int = signal.SIGTERM) -> int:
     for proc in live:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
-    return len(live)
+    from tools.quality import ray_units
+    return len(live) + ray_units.cancel_all()
 
 
 def reset() -> None:

@@ -52,6 +52,8 @@ def build_parser():
     p.add_argument("--seeds", type=int, default=5, help="search seeds 1..S (default 5)")
     p.add_argument("--retrain_seeds", type=int, default=2, help="retrains per condition and net (default 2)")
     p.add_argument("--jobs", type=int, default=2, help="parallel retrains (default 2)")
+    from tools.quality.ray_units import add_executor_args
+    add_executor_args(p)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per retrain (default 1)")
     p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
     p.add_argument("--out", required=True, help="folder of finetune.json and finetune.md")
@@ -134,7 +136,8 @@ def main(argv=None):
     start = time.monotonic()
     results = {seed: {c: [] for c in CONDITIONS} for seed, *_ in nets}
     units = []
-    with ThreadPoolExecutor(args.jobs) as pool:
+    from tools.quality.ray_units import executor_from_args
+    with executor_from_args(args, args.threads, args.jobs), ThreadPoolExecutor(args.jobs) as pool:
         futures = [(job, pool.submit(job[2].retrain, job[3], job[4], f"seed {job[0]} {job[1]} r{job[4]}", job[5]))
                    for job in jobs]
         for (seed, cond, _, _, r, _), fut in futures:

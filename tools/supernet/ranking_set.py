@@ -329,6 +329,8 @@ def build_parser():
                         "nets first); the others keep what they have")
     p.add_argument("--gen_seed", type=int, default=0, help="seed of the draws of the nets")
     p.add_argument("--jobs", type=int, default=2, help="parallel retrains (default 2)")
+    from tools.quality.ray_units import add_executor_args
+    add_executor_args(p)
     p.add_argument("--threads", type=int, default=1, help="CPU threads per retrain (default 1)")
     p.add_argument("--no_channels_last", action="store_true", help="NCHW instead of channels_last")
     p.add_argument("--save", default=None, help="unit cache folder (default runs/ranking)")
@@ -379,7 +381,8 @@ def main(argv=None):
     from tools.quality.units import UnitFailed
     from tools.quality.child_runs import stop_children_on_signal
     try:
-        with stop_children_on_signal():
+        from tools.quality.ray_units import executor_from_args
+        with executor_from_args(args, args.threads, args.jobs), stop_children_on_signal():
             report = RankingSet(args).run(cfg, space, table)
     except UnitFailed as e:
         print(f"error: {e}", file=sys.stderr)
