@@ -222,6 +222,7 @@ def scatter_plot(report: dict, path: str, title: str = "") -> None:
     ax.set_title((title + "\n" if title else "") + "\n".join(lines), fontsize=8)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = path + ".tmp.png"
     fig.savefig(tmp)
     plt.close(fig)
