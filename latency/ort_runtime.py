@@ -19,6 +19,7 @@ from common.errors import InputError
 
 RUNTIMES = ("torch", "onnxruntime")
 PERCENTILE = 5.0  # the ORT statistic: a low percentile of single runs (time_runner)
+EXPORT_SEED = 0  # weights of a net exported for timing (docs/latency.md: ORT speed can depend on them)
 
 
 def require_ort():
@@ -114,6 +115,8 @@ def time_networks_ort(net_configs: Sequence, num_classes: int, input_size: int, 
     for _, i in (progress(jobs) if progress else jobs):
         if i not in exported:
             with torch.random.fork_rng(devices=[]):
+                # the same weights every time a net is timed: in ORT a net's speed can depend on them
+                torch.manual_seed(EXPORT_SEED)
                 exported[i] = onnx_bytes(build_model(net_configs[i], num_classes=num_classes).eval(), x)
         # a new session each pass: a slow mode can last as long as a session (time_runner)
         runner = SessionModule(make_session(exported[i], threads), x)
