@@ -140,6 +140,7 @@ def test_hostile_ort_table_meta_is_refused(meta, message, tiny_cfg, tmp_path, ca
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
+@pytest.mark.slow  # eager timing in fresh processes: ~40 s idle (make test-slow)
 def test_runtimes_comparison_on_a_tiny_space(ort_table, tiny_cfg, tmp_path, capsys):
     from latency.measure import measure_table
     from tools.latency.runtimes import main
