@@ -47,15 +47,11 @@ def make_session(model_bytes: bytes, threads: int = 1):
 
 
 class SessionModule:
-    """An ORT session that looks like a module to :func:`common.timing.time_module` (``eval()``,
-    called with a tensor); the input is converted once."""
+    """An ORT session bound to one input (converted once); calling it runs the session."""
 
     def __init__(self, session, x: torch.Tensor):
         self.session, self.name = session, session.get_inputs()[0].name
         self.feed = {self.name: np.ascontiguousarray(x.detach().cpu().numpy())}
-
-    def eval(self):
-        return self
 
     def __call__(self, _x=None):
         return self.session.run(None, self.feed)

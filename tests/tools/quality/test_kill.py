@@ -61,18 +61,21 @@ def _state(save, pattern) -> set:
     return out
 
 
-def units_alive(save) -> list:
-    """Processes other than the benchmark itself still running with this save folder (orphans)."""
-    alive = []
+def command_lines() -> list:
+    """The command line of every running process (those that end while read are skipped)."""
+    out = []
     for d in glob.glob("/proc/[0-9]*"):
         try:
             with open(os.path.join(d, "cmdline"), "rb") as f:
-                cmd = f.read().decode(errors="replace").replace("\0", " ")
+                out.append(f.read().decode(errors="replace").replace("\0", " "))
         except OSError:
             continue
-        if str(save) in cmd and " -m tools." not in cmd:
-            alive.append(cmd[:120])
-    return alive
+    return out
+
+
+def units_alive(save) -> list:
+    """Processes other than the benchmark itself still running with this save folder (orphans)."""
+    return [cmd[:120] for cmd in command_lines() if str(save) in cmd and " -m tools." not in cmd]
 
 
 def kill_anywhere(module, args, tmp_path, kills, stage):

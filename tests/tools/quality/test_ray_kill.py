@@ -12,7 +12,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT
-from tests.tools.quality.test_kill import KILLS, RETRAIN, TINY, _numbers, _stage, kill_anywhere, units_alive
+from tests.tools.quality.test_kill import (KILLS, RETRAIN, TINY, _numbers, _stage, command_lines, kill_anywhere,
+                                          units_alive)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="children die with their parent via prctl")]
@@ -22,16 +23,7 @@ RAY = TINY + ["--executor", "ray"]
 
 def ray_processes() -> list:
     """Ray's own processes (a local Ray left behind by a killed driver would show here)."""
-    out = []
-    for d in glob.glob("/proc/[0-9]*"):
-        try:
-            with open(os.path.join(d, "cmdline"), "rb") as f:
-                cmd = f.read().decode(errors="replace").replace("\0", " ")
-        except OSError:
-            continue
-        if "ray/core/src/ray" in cmd or cmd.startswith("ray::"):
-            out.append(cmd[:100])
-    return out
+    return [cmd[:100] for cmd in command_lines() if "ray/core/src/ray" in cmd or cmd.startswith("ray::")]
 
 
 def _wait_gone(what, timeout=20):
