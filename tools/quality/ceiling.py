@@ -196,13 +196,8 @@ class CeilingRetrain:
         for net in nets:
             pooled = self.pool.nets.get(net["net_config"])
             for seed, r in sorted((pooled or {}).get("retrains", {}).items()):
-                if self.units.cached(net["net_config"], seed) is None:
-                    atomic_write_json(os.path.join(self.units.retrain_dir(net["net_config"], seed), "result.json"),
-                                      {"net_config": net["net_config"], "seed": seed, "recipe": self.units.recipe_hash,
-                                       "label": "imported", "test_top1": r["test_top1"],
-                                       "val_top1_final": r["val_top1_final"], "val_top1_best": None,
-                                       "time_s": r.get("time_s") or 0.0, "imported_from": r["source"]})
-                    n += 1
+                n += self.units.import_result(net["net_config"], seed, r["test_top1"], r["val_top1_final"],
+                                              r.get("time_s") or 0.0, r["source"])
         return n
 
     def write(self, nets: List[dict]) -> dict:

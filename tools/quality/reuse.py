@@ -14,7 +14,7 @@ import os
 from typing import Iterator, List, Tuple
 
 from common.errors import InputError
-from common.io import atomic_write_json, recorded_path
+from common.io import recorded_path
 from tools.quality.unit_files import is_accuracy
 
 
@@ -100,18 +100,12 @@ def reuse_results(bench, paths: List[str]) -> List[str]:
             continue
         per_retrain = report.get("retrain_time_s")
         added = present = 0
+        # time_s: the source's mean retrain time (its per-unit times are not in quality.json)
+        time_s = float(per_retrain) if isinstance(per_retrain, (int, float)) else 0.0
         for text, seed, test_top1, val_final in retrain_records(report):
-            if bench.cached(text, seed) is not None:
+            if bench.import_result(text, seed, test_top1, val_final, time_s, recorded_path(path)):
+                added += 1
+            else:
                 present += 1
-                continue
-            folder = bench.retrain_dir(text, seed)
-            os.makedirs(folder, exist_ok=True)
-            # time_s: the source's mean retrain time (its per-unit times are not in quality.json)
-            atomic_write_json(os.path.join(folder, "result.json"),
-                              {"net_config": text, "seed": seed, "recipe": recipe, "label": "imported",
-                               "test_top1": test_top1, "val_top1_final": val_final, "val_top1_best": None,
-                               "time_s": float(per_retrain) if isinstance(per_retrain, (int, float)) else 0.0,
-                               "imported_from": recorded_path(path)})
-            added += 1
         lines.append(f"reuse {path}: {added} retrains imported, {present} already in the cache")
     return lines

@@ -327,6 +327,7 @@ def _bench_stub(save, recipe="abc"):
     bench.retrain_key = lambda text, seed, init=None: QualityBenchmark.retrain_key(bench, text, seed, init)
     bench.retrain_dir = lambda text, seed, init=None: QualityBenchmark.retrain_dir(bench, text, seed, init)
     bench.cached = lambda text, seed, init=None: QualityBenchmark.cached(bench, text, seed, init)
+    bench.import_result = lambda *a: QualityBenchmark.import_result(bench, *a)
     return bench
 
 

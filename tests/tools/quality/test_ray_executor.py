@@ -1,13 +1,11 @@
 """--executor ray (issue 56): the units as Ray tasks on a local Ray, the same numbers as the local
 pool, and the failures the local pool handles, handled alike."""
 import json
-import os
 import sys
 
 import pytest
 
 from common.errors import InputError
-from tests.conftest import ROOT
 
 ray = pytest.importorskip("ray")
 
