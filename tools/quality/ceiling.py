@@ -71,20 +71,20 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
     seeds of it must not swap the control), else the pool's best by val."""
     picks = picks or {}
     nets = pool.retrained()
+    if not nets:
+        raise InputError(f"pool of {pool.config} at {pool.target:g}, recipe {pool.recipe_hash}: no retrained net "
+                         "in the window")
     noise = pooled_within_std([[r["test_top1"] for r in n["retrains"].values()] for n in nets])
-    if noise is None:
-        raise InputError(f"pool of {pool.config} at {pool.target:g}, recipe {pool.recipe_hash}: no net with two "
-                         "retrains, no noise to measure")
-    sigma = noise["std"]
+    sigma = noise["std"] if noise else None  # one seed per net so far (a recipe just started): means only
     hand = pool.nets.get(picks.get("hand")) or pool.best_hand_designed()
     rows = []
     for n in nets:
         s = pool.summary(n)
-        half = Z95 * sigma / math.sqrt(s["n"])
+        half = Z95 * sigma / math.sqrt(s["n"]) if sigma is not None else None
         rows.append({"net_config": n["net_config"], "id": net_id(n["net_config"]), "label": label(n),
                      "groups": sorted(n["groups"]),
                      "cost": n["cost"], "params_m": n["params_m"], "seeds": s["n"], "test_mean": s["test"],
-                     "val_mean": s["val"], "ci95": [s["test"] - half, s["test"] + half],
+                     "val_mean": s["val"], "ci95": [s["test"] - half, s["test"] + half] if half is not None else None,
                      "hand_designed": hand is not None and n is hand})
     rows.sort(key=lambda r: -r["test_mean"])
     for i, r in enumerate(rows):
@@ -98,10 +98,12 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
     above = [r for r in rows if r["test_mean"] > hrow["test_mean"]]
     out["hand_designed"] = {"label": hrow["label"], "net_config": hand["net_config"], "rank": hrow["rank"],
                             "test_mean": hrow["test_mean"], "seeds": hrow["seeds"],
-                            "above": len(above), "above_within_noise": sum(
+                            "above": len(above), "above_within_noise": None if sigma is None else sum(
                                 1 for r in above if gap_interval([r["test_mean"]] * r["seeds"], [hrow["test_mean"]] *
                                                                  hrow["seeds"], sigma)["ci"][0] <= 0),
                             "best_minus_hand": rows[0]["test_mean"] - hrow["test_mean"]}
+    if sigma is None:
+        return out
     sel = picks.get("seeds") or {}
 
     def fresh(n) -> List[float]:
@@ -129,21 +131,25 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
 
 def report_markdown(rep: dict, top: int = 15) -> str:
     s = rep["seed_std"]
+    noise = (f"pooled retrain std {s['std']:.2f} points ({s['df']} degrees of freedom)" if s else
+             "**one retrain per net so far: no noise estimate, so no intervals and no headroom test yet**")
     lines = [f"Pool: {rep['nets']} nets, {rep['retrains']} retrains of `{rep['config']}` at {rep['target']:g} ms, "
-             f"recipe `{rep['recipe_hash']}`, from {len(rep['files'])} files; pooled retrain std "
-             f"{s['std']:.2f} points ({s['df']} degrees of freedom).", "",
+             f"recipe `{rep['recipe_hash']}`, from {len(rep['files'])} files; {noise}.", "",
              "| rank | net | params (M) | seeds | mean val top-1 | mean test top-1 [95% CI] |",
              "| --- | --- | --- | --- | --- | --- |"]
     shown = rep["ranking"][:top] + [r for r in rep["ranking"][top:] if r["hand_designed"]]
     for r in shown:
         name = (f"**{r['label']}** (best hand-designed)" if r["hand_designed"] else r["label"]) + f" `{r['id']}`"
+        ci = f" [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]" if r["ci95"] else ""
         lines.append(f"| {r['rank']} | {name} | {r['params_m']:.3f} | {r['seeds']} | {r['val_mean']:.2f} | "
-                     f"{r['test_mean']:.2f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}] |")
+                     f"{r['test_mean']:.2f}{ci} |")
     h = rep["hand_designed"]
     if h:
-        lines += ["", f"The best hand-designed net ({h['label']}, {h['seeds']} seeds, {h['test_mean']:.2f}) ranks "
-                  f"{h['rank']} of {rep['nets']}; {h['above']} nets have a higher mean, {h['above_within_noise']} of "
-                  f"them within the 95% noise of the two means; the top mean is {h['best_minus_hand']:+.2f} above it."]
+        within = ("" if h["above_within_noise"] is None else
+                  f", {h['above_within_noise']} of them within the 95% noise of the two means")
+        lines += ["", f"The best hand-designed net ({h['label']}, {h['seeds']} seed{'s' if h['seeds'] != 1 else ''}, {h['test_mean']:.2f}) ranks "
+                  f"{h['rank']} of {rep['nets']}; {h['above']} nets have a higher mean{within}; the top mean is "
+                  f"{h['best_minus_hand']:+.2f} above it."]
     if rep["headroom"]:
         lines += ["", f"Headroom on fresh seeds (retrains that did not choose the net), {rep['compared']} nets compared:", "",
                   "| net | mean val top-1 (all seeds) | fresh seeds | fresh mean | − hand-designed | 95% CI | "

@@ -93,6 +93,8 @@ class WindowPool:
         for n in data["nets"]:
             if every_net or lo <= n["cost"] <= hi:
                 op = n["id"][len("uniform_"):] if n.get("group") == "uniform" else None
+                if n.get("group") == "hand_designed" and str(n.get("label", "")).startswith("uniform "):
+                    op = n["label"][len("uniform "):]  # a ceiling file's control: its op is in its label
                 for g in n.get("groups") or [n["group"]]:
                     self.add_net(n, g, src, n.get("retrains", []), op)
         return True

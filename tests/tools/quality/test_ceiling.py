@@ -35,6 +35,18 @@ def test_pooled_std_and_gap_interval():
     assert g["ci"][0] == pytest.approx(1.0 - 1.959964 * g["se"], abs=1e-4)
 
 
+def test_one_seed_per_net_ranks_means_without_intervals():
+    from tools.quality.ceiling import report_markdown
+    pool = _pool([("hand", "uniform", [89.0]), ("a", "random", [89.5]), ("b", "searched", [88.0])])
+    rep = ceiling_report(pool, {"seeds": {"a": [0]}})
+    assert rep["seed_std"] is None and [r["net_config"] for r in rep["ranking"]] == ["a", "hand", "b"]
+    assert all(r["ci95"] is None for r in rep["ranking"]) and rep["headroom"] == []
+    assert rep["hand_designed"]["above"] == 1 and rep["hand_designed"]["above_within_noise"] is None
+    text = report_markdown(rep)
+    assert "no noise estimate" in text and "| 2 | **uniform k5** (best hand-designed)" in text
+    assert "1 seed," in text and "within the 95% noise" not in text
+
+
 def test_a_net_counted_once_and_conflicts_named():
     pool = _pool([("a", "random", [84.0, 84.4])])
     pool.add_net({"net_config": "a", "cost": 1.5, "params_m": 0.2}, "searched", "g.json", _retrains([84.0, 84.4, 83.9]))
@@ -124,7 +136,7 @@ def test_retrain_end_to_end_resumes_and_is_pooled(data_root, tmp_path, capsys):
 @pytest.mark.parametrize("extra,message", [
     (["--target", "1.5", "--results", "nosuch"], "--results nosuch"),
     (["--target", "1.5", "--cost_tolerance", "2"], "--cost_tolerance"),
-    (["--target", "9.9"], "no net with two retrains"),
+    (["--target", "9.9"], "no retrained net in the window"),
 ])
 def test_bad_input_one_line_exit_2(extra, message, capsys):
     with pytest.raises(SystemExit) as e:
