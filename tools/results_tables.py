@@ -13,6 +13,8 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: ceiling CONFIG TARGET TRAIN_CONFIG -->  a window's pooled retrains at a recipe (tools.quality.ceiling)
     <!-- generated: agreement tools/results/recipe_agreement/X -->  two recipes' rankings of one set (tools.supernet.recipe_agreement)
     <!-- generated: zoo -->                        the model zoo's registry (models.zoo): figures, weights
+    <!-- generated: executor-overhead tools/results/X -->  Ray against the local pool (tools.quality.executor_overhead)
+    <!-- generated: projection tools/results/X -->  a benchmark on W workers, on paper (tools.quality.projection)
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name
@@ -296,6 +298,13 @@ def generated(what: str, page_path: str) -> str:
     if kind == "agreement":
         from tools.supernet.recipe_agreement import markdown
         return markdown(_load_json(os.path.join(ROOT, src + ".json")))
+    if kind == "executor-overhead":
+        from tools.quality.executor_overhead import markdown
+        return markdown(_load_json(os.path.join(ROOT, src + ".json")))
+    if kind == "projection":
+        from tools.quality.projection import markdown
+        out = _load_json(os.path.join(ROOT, src + ".json"))
+        return markdown(out, out["quality"])
     if kind == "finetune":
         from tools.quality.finetune_inherited import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))

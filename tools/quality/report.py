@@ -99,6 +99,59 @@ def _rounds(run_dir: str) -> list:
     return out
 
 
+RESULT_FIELDS_OF_SEED = ("mean_acc", "random_mean", "gap", "percentile", "best_of_n_random", "best_by_val")
+
+
+def score_seed(entry: dict) -> dict:
+    """One search seed's statistics from its nets' retrains (``acc``, ``val_final`` on the searched net,
+    its random nets, its params pick and control groups): means, gaps to the random mean, percentiles,
+    the best random net and each group's best net by val (random search and a designer pick on val)."""
+    s_mean = mean(entry["acc"])
+    r_means = [mean(r["acc"]) for r in entry["random"]]
+    best = max(entry["random"], key=lambda r: mean(r["val_final"]))
+    entry.update(mean_acc=s_mean, random_mean=mean(r_means), gap=s_mean - mean(r_means),
+                 percentile=percentile_among(s_mean, r_means), best_of_n_random=mean(best["acc"]))
+    pick = entry.get("params_pick")
+    if pick is not None:
+        pick.update(mean_acc=mean(pick["acc"]), gap=mean(pick["acc"]) - mean(r_means),
+                    percentile=percentile_among(mean(pick["acc"]), r_means))
+    for name in ("uniform", "multi_branch"):
+        nets = (entry.get(name) or {}).get("nets") or []
+        for n in nets:
+            n.update(mean_acc=mean(n["acc"]), gap=mean(n["acc"]) - mean(r_means))
+        if nets:
+            best = max(nets, key=lambda n: mean(n["val_final"]))
+            m = mean([n["mean_acc"] for n in nets])
+            entry[name].update(mean_acc=m, gap=m - mean(r_means), best_by_val=best["mean_acc"])
+    return entry
+
+
+def summary_stats(searches: list) -> dict:
+    """Over the seeds (each scored by :func:`score_seed`): searched − random (Wilcoxon, bootstrap CI),
+    the controls, the rank correlations over the random nets and the attribution rows."""
+    gaps = [s["gap"] for s in searches]
+    w, p = wilcoxon_signed_rank(gaps)
+    controls = {}
+    if searches and all("params_pick" in s for s in searches):
+        pick_gaps = [s["params_pick"]["gap"] for s in searches]
+        over_pick = [s["mean_acc"] - s["params_pick"]["mean_acc"] for s in searches]
+        controls["params_pick"] = {
+            "pool": searches[0]["params_pick"]["pool"], "mean_gap": mean(pick_gaps),
+            "gap_ci95": list(bootstrap_ci(pick_gaps)), "wilcoxon_p": wilcoxon_signed_rank(pick_gaps)[1],
+            "searched_minus_pick": mean(over_pick), "searched_minus_pick_ci95": list(bootstrap_ci(over_pick)),
+            "searched_over_pick_wilcoxon_p": wilcoxon_signed_rank(over_pick)[1]}
+    controls.update(_group_controls(searches))
+    nets = [r for s in searches for r in s["random"]]
+    retrained = [mean(r["acc"]) for r in nets]
+    return {"searches": searches, "wilcoxon_p": p, "wilcoxon_w_plus": w, "mean_gap": mean(gaps),
+            "gap_ci95": list(bootstrap_ci(gaps)), "mean_percentile": mean([s["percentile"] for s in searches]),
+            "best_of_n_gap": mean([s["mean_acc"] - s["best_of_n_random"] for s in searches]),
+            "kendall_tau": {"supernet": _tau_where_scored([r.get("one_shot") for r in nets], retrained),
+                            "params": kendall_tau([r["params_m"] for r in nets], retrained),
+                            "cost": kendall_tau([r["cost"] for r in nets], retrained), "nets": len(nets)},
+            "controls": controls, "attribution": attribution(searches)}
+
+
 def build_report(bench, raw: dict) -> dict:
     """quality.json: every raw number and the summary statistics."""
     a = bench.a
@@ -137,60 +190,27 @@ def build_report(bench, raw: dict) -> dict:
         for r, shot in zip(randoms, one_shot[1:]):
             entry["random"].append(dict(r, acc=accs(r["net_config"]), val_final=accs(r["net_config"], "val_top1_final"),
                                         one_shot=shot, depth=depth(r["net_config"])))
-        s_mean = mean(entry["acc"])
-        r_means = [mean(r["acc"]) for r in entry["random"]]
-        best = max(entry["random"], key=lambda r: mean(r["val_final"]))  # random search picks on val, not test
-        entry.update(mean_acc=s_mean, random_mean=mean(r_means), gap=s_mean - mean(r_means),
-                     percentile=percentile_among(s_mean, r_means), best_of_n_random=mean(best["acc"]))
         groups = (raw.get("controls") or {}).get(seed) or {}
 
-        def scored(net):
-            acc = accs(net["net_config"])
-            return dict(net, acc=acc, val_final=accs(net["net_config"], "val_top1_final"), mean_acc=mean(acc),
-                        gap=mean(acc) - mean(r_means), depth=depth(net["net_config"]))
-        pick = groups.get("params_pick")
-        if pick is not None:
-            scored_pick = scored(pick)
-            entry["params_pick"] = dict(scored_pick, percentile=percentile_among(scored_pick["mean_acc"], r_means))
+        def retrained(net):
+            return dict(net, acc=accs(net["net_config"]), val_final=accs(net["net_config"], "val_top1_final"),
+                        depth=depth(net["net_config"]))
+        if groups.get("params_pick") is not None:
+            entry["params_pick"] = retrained(groups["params_pick"])
         for name in ("uniform", "multi_branch"):
             if name in groups:
-                nets = [scored(n) for n in groups[name]["nets"]]
-                entry[name] = dict(groups[name], nets=nets)
-                if nets:
-                    best = max(nets, key=lambda n: mean(n["val_final"]))  # a designer picks on val too
-                    m = mean([n["mean_acc"] for n in nets])
-                    entry[name].update(mean_acc=m, gap=m - mean(r_means), best_by_val=best["mean_acc"])
+                entry[name] = dict(groups[name], nets=[retrained(n) for n in groups[name]["nets"]])
+        score_seed(entry)
         searches.append(entry)
-    gaps = [s["gap"] for s in searches]
-    w, p = wilcoxon_signed_rank(gaps)
-    controls = {}
-    if searches and all("params_pick" in s for s in searches):
-        pick_gaps = [s["params_pick"]["gap"] for s in searches]
-        over_pick = [s["mean_acc"] - s["params_pick"]["mean_acc"] for s in searches]
-        controls["params_pick"] = {
-            "pool": searches[0]["params_pick"]["pool"], "mean_gap": mean(pick_gaps),
-            "gap_ci95": list(bootstrap_ci(pick_gaps)), "wilcoxon_p": wilcoxon_signed_rank(pick_gaps)[1],
-            "searched_minus_pick": mean(over_pick), "searched_minus_pick_ci95": list(bootstrap_ci(over_pick)),
-            "searched_over_pick_wilcoxon_p": wilcoxon_signed_rank(over_pick)[1]}
-    controls.update(_group_controls(searches))
-    nets = [r for s in searches for r in s["random"]]
-    retrained = [mean(r["acc"]) for r in nets]
     first = searches[0]
     noise = [bench.cached(first["net_config"], r)["test_top1"] for r in range(max(a.noise_seeds, a.retrain_seeds))]
     times = [bench.cached(t, r)["time_s"] for s in searches for t in [s["net_config"]] + [x["net_config"] for x in s["random"]]
              for r in range(a.retrain_seeds)]
-    report = {
-        "searches": searches, "wilcoxon_p": p, "wilcoxon_w_plus": w, "mean_gap": mean(gaps),
-        "gap_ci95": list(bootstrap_ci(gaps)), "mean_percentile": mean([s["percentile"] for s in searches]),
-        "best_of_n_gap": mean([s["mean_acc"] - s["best_of_n_random"] for s in searches]),
-        "kendall_tau": {"supernet": _tau_where_scored([r["one_shot"] for r in nets], retrained),
-                        "params": kendall_tau([r["params_m"] for r in nets], retrained),
-                        "cost": kendall_tau([r["cost"] for r in nets], retrained), "nets": len(nets)},
+    report = dict(summary_stats(searches), **{
         "recipe": dict(bench.recipe, hash=bench.recipe_hash), "retrain_seed_std": std(noise),
         "retrain_noise": {"net": "searched net of seed %d" % first["seed"], "test_top1": noise},
-        "retrain_time_s": mean(times), "controls": controls,
+        "retrain_time_s": mean(times),
         "compute": _compute(bench, searches, max(a.noise_seeds, a.retrain_seeds)),
-        "attribution": attribution(searches),
         "protocol": {"config": os.path.basename(a.config), "opts": list(a.opts), "target": a.target,
                      "seeds": a.seeds, "random": a.random, "retrain_seeds": a.retrain_seeds,
                      "cost_tolerance": a.cost_tolerance, "test_split": a.test_split, "data": a.data_path or "demo",
@@ -198,7 +218,7 @@ def build_report(bench, raw: dict) -> dict:
                      "params_pick": getattr(a, "params_pick", 0),
                      "uniform": bool(getattr(a, "uniform", False)),
                      "multi_branch_random": getattr(a, "multi_branch_random", 0)},
-    }
+    })
     return report
 
 
@@ -267,12 +287,15 @@ def markdown(report: dict) -> str:
              f"{report['mean_percentile']:.0f}%; searched − best-of-N random {report['best_of_n_gap']:+.2f}.",
              f"Kendall τ with retrained test top-1 over {k['nets']} random nets: one-shot (supernet) {f(k['supernet'])}, "
              f"params {f(k['params'])}, table cost {f(k['cost'])}.",
-             f"Retrain noise: std {report['retrain_seed_std']:.2f} points over "
+             "Retrain noise: " + ("n/a" if report["retrain_seed_std"] is None else f"std {report['retrain_seed_std']:.2f}")
+             + " points over "
              f"{len(report['retrain_noise']['test_top1'])} seeds of one net; {report['retrain_time_s']:.0f} s per retrain."]
     c = report.get("compute")
     if c:
         reused = c.get("searches_rederived") or 0
-        rows.append(f"Compute: {len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min"
+        searched = (f"no searches (the nets of `{c['rescored_from']}`, rescored)" if c.get("rescored_from") else
+                    f"{len(c['search_s'])} searches {sum(c['search_s']) / 60:.0f} min")
+        rows.append(f"Compute: {searched}"
                     + (f" ({reused} re-derived from --searches_from, their time not counted)" if reused else "")
                     + f", {c['retrain_units']} "
                     f"retrains {c['retrain_s_sum'] / 60:.0f} min (process time, {c['jobs']} jobs x {c['threads']} "
