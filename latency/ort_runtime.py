@@ -19,6 +19,12 @@ from common.errors import InputError
 
 RUNTIMES = ("torch", "onnxruntime")
 PERCENTILE = 5.0  # the ORT statistic: a low percentile of single runs (time_runner)
+# ... in each of SESSIONS new sessions of SESSION_SECONDS, the smallest kept. Measured (idle 2-core VM,
+# tools/results/runtimes/ort_noise.md): a session is fast or slow, +0.1-0.2 ms, for its whole life,
+# with any session setting; 33-57% of sessions of a net are fast. Many short sessions find the fast
+# value; few long ones miss it (5 sessions: up to 13% of nets slow).
+SESSIONS = 15
+SESSION_SECONDS = 0.1
 EXPORT_SEED = 0  # weights of a net exported for timing (docs/latency.md: ORT speed can depend on them)
 
 
@@ -64,7 +70,7 @@ def session_for(module: torch.nn.Module, x: torch.Tensor, threads: int = 1):
     return make_session(data, threads)
 
 
-def time_runner(runner: SessionModule, warmup_seconds: float = 0.1, min_seconds: float = 0.3, min_runs: int = 50,
+def time_runner(runner: SessionModule, warmup_seconds: float = 0.1, min_seconds: float = SESSION_SECONDS, min_runs: int = 50,
                 max_runs: int = 20000, percentile: float = PERCENTILE):
     """The ORT statistic of one session: the ``percentile``-th percentile (default the 5th) of single-run
     times over at least ``min_seconds`` and ``min_runs`` runs, after ``warmup_seconds``.
@@ -74,6 +80,7 @@ def time_runner(runner: SessionModule, warmup_seconds: float = 0.1, min_seconds:
     seconds, within one session as across sessions (measured: the medians of 1,000 runs of one net
     range over 0.27-0.33 ms, their 5th percentiles over 0.189-0.204 ms, one outlier 0.254). The
     extra time is interference, which only adds; a low percentile is the stable cost of the graph.
+    A whole session can also be slow (``SESSIONS``): callers keep the smallest over many sessions.
     Returned as a ``common.timing.Timing`` whose ``median_ms`` holds that percentile."""
     import time
     from common.timing import Timing
@@ -98,7 +105,7 @@ def time_module_ort(module: torch.nn.Module, x: torch.Tensor, threads: int = 1, 
 
 
 def time_networks_ort(net_configs: Sequence, num_classes: int, input_size: int, batch_size: int = 1,
-                      threads: int = 1, passes: int = 5, progress: Optional[Callable] = None) -> List[float]:
+                      threads: int = 1, passes: int = SESSIONS, progress: Optional[Callable] = None) -> List[float]:
     """End-to-end ORT latency (ms) of each derived network: the smallest of ``passes`` :func:`time_runner`
     values, each pass in a new session, passes interleaved over the networks (drift hits every
     network alike)."""

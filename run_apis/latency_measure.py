@@ -35,7 +35,7 @@ def build_parser():
                    help="CPU threads, recorded in the table (default 1: the most repeatable timing)")
     p.add_argument("--passes", type=int, default=None,
                    help="measurement passes; each entry or network keeps its smallest per-pass value (default 3; "
-                        "5 for onnxruntime, whose sub-millisecond runs have slow spells)")
+                        "for onnxruntime 15 short sessions: a whole ORT session can run slow)")
     p.add_argument("--out", help="output table (.json)")
     p.add_argument("--convert_legacy", metavar="LEGACY_TABLE", help="convert a legacy DenseNAS table")
     p.add_argument("--runtime", default=None, choices=["torch", "onnxruntime"],
@@ -86,6 +86,11 @@ def build_parser():
     return p
 
 
+def _ort_sessions() -> int:
+    from latency.ort_runtime import SESSIONS
+    return SESSIONS
+
+
 def validate(args, space, device, threads) -> dict:
     """Accuracy of one or more tables on the same N random networks, timed end to end
     ``--repeats`` times (interleaved), as the search uses them (lut_cost)."""
@@ -117,7 +122,7 @@ def validate(args, space, device, threads) -> dict:
         report_extra = {}
     shown = lambda it: progress(it, "timing networks", unit="net", interval=25)  # noqa: E731
     runtime = args.runtime or first.meta.get("runtime") or "torch"
-    args.passes = args.passes or (5 if runtime == "onnxruntime" else 3)
+    args.passes = args.passes or (_ort_sessions() if runtime == "onnxruntime" else 3)
     report = {"num": args.validate, "seed": args.seed, "passes": args.passes, "tables": {}, **report_extra}
     if runtime == "onnxruntime":
         from latency.ort_runtime import time_networks_ort
@@ -225,7 +230,7 @@ def main(argv=None):
     input_size = args.input_size or cfg.data.input_size
     batch = args.batch_size or 1
     partial = args.out + ".partial.json"
-    args.passes = args.passes or (5 if args.runtime == "onnxruntime" else 3)
+    args.passes = args.passes or (_ort_sessions() if args.runtime == "onnxruntime" else 3)
     if args.runtime == "onnxruntime":
         import time
         from latency.measure import table_meta

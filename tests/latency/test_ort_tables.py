@@ -155,3 +155,17 @@ def test_runtimes_comparison_on_a_tiny_space(ort_table, tiny_cfg, tmp_path, caps
     ops = {o["op"] for o in report["op_ratios"]}
     assert {"mbconv_k3_t3", "input_block", "classifier"} <= ops
     assert (tmp_path / "cmp.md").read_text() in capsys.readouterr().out
+
+
+def test_ort_noise_times_one_net_in_new_sessions_per_setting(tmp_path, capsys):
+    from tools.latency.ort_noise import main
+    out = tmp_path / "noise"
+    main(["--config", CONFIG, "--opts", *TINY_OPTS, "--nets", "3", "--ids", "2", "--sessions", "2",
+          "--settings", "default", "pinned", "--out", str(out)])
+    rep = json.loads((tmp_path / "noise.json").read_text())
+    row = rep["nets"]["2"]
+    assert set(row) == {"default", "pinned"} and all(len(r["sessions"]) == 2 and r["spread_pct"] >= 0 for r in row.values())
+    assert "| 2 | " in (tmp_path / "noise.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        main(["--config", CONFIG, "--opts", *TINY_OPTS, "--nets", "3", "--ids", "5", "--out", str(out)])
+    assert e.value.code == 2 and "--ids" in capsys.readouterr().err

@@ -6,7 +6,7 @@ the two tables' entries op by op (issue 55 §3).
         --nets 50 --out tools/results/runtimes/fashion_mnist
 
 Eager latency is the project's statistic (``run_apis.profile --measure`` in ``--processes`` fresh
-processes, the smallest); ORT latency is the smallest of 5 sessions' 5th-percentile run times
+processes, the smallest); ORT latency is the smallest of 15 short sessions' 5th-percentile run times
 (``latency.ort_runtime.time_runner``).
 Writes OUT.json (every timing) and OUT.md (the tables of docs/latency.md). Timing: idle machine only.
 """
@@ -44,7 +44,7 @@ def op_ratios(space, eager, ort, input_size: int) -> list:
 def compare(args) -> dict:
     from common.logging_utils import progress
     from latency.network_timing import profile_networks
-    from latency.ort_runtime import time_networks_ort
+    from latency.ort_runtime import SESSIONS, time_networks_ort
     from latency.stats import error_stats, kendall_tau, random_architecture
     from search_space.cost_table import load_cost_table
     from search_space.derive import lut_cost
@@ -67,7 +67,7 @@ def compare(args) -> dict:
     return {"config": os.path.basename(args.config), "eager_table": os.path.basename(args.eager),
             "ort_table": os.path.basename(args.ort), "nets": args.nets, "seed": args.seed, "input_size": size,
             "eager_timing": f"run_apis.profile --measure cpu, smallest of {args.processes} fresh processes",
-            "ort_timing": "onnxruntime CPU, the smallest of 5 sessions' 5th-percentile run times",
+            "ort_timing": f"onnxruntime CPU, the smallest of {SESSIONS} sessions' 5th-percentile run times",
             "onnxruntime": ort.meta.get("onnxruntime"), "torch": eager.meta.get("torch"),
             "kendall_tau_eager_vs_ort": kendall_tau(eager_ms, ort_ms),
             "ort_over_eager": {"median": statistics.median(ratio), "min": min(ratio), "max": max(ratio)},
