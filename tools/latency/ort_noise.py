@@ -95,7 +95,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0, help="their seed (latency_measure --seed, default 0)")
     p.add_argument("--ids", type=int, nargs="+", required=True, help="which of them to time")
     p.add_argument("--sessions", type=int, default=6, help="new sessions per net and setting (6)")
-    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS,
+                   help="session settings to compare (default: all, see above)")
     p.add_argument("--out", required=True, help="write OUT.json and OUT.md")
     return p
 
