@@ -127,6 +127,26 @@ def projected_tau(var_net: float, var_seed: float, seeds_a: float, seeds_b: floa
     return 2 / math.pi * math.asin(min(1.0, rho))
 
 
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile (0.5 < p < 1) of Student's t with ``df`` degrees of freedom: bisection on the
+    CDF, 0.5 + the integral of the density from 0 (Simpson's rule; the density is smooth)."""
+    if not 0.5 < p < 1 or df < 1:
+        raise ValueError("t_quantile needs 0.5 < p < 1 and df >= 1")
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+
+    def cdf(x: float, n: int = 2000) -> float:
+        h = x / n
+        f = [c * (1 + (i * h) ** 2 / df) ** (-(df + 1) / 2) for i in range(n + 1)]
+        return 0.5 + h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+    lo, hi = 0.0, 1.0
+    while cdf(hi) < p:
+        lo, hi = hi, hi * 2
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if cdf(mid) < p else (lo, mid)
+    return (lo + hi) / 2
+
+
 def pooled_within_std(rows: Sequence[Sequence[float]]) -> Optional[dict]:
     """The within-group std pooled over every group of two or more values, with its degrees of
     freedom: ``{"std", "df"}`` (None when no group has two)."""

@@ -44,3 +44,12 @@ def test_bootstrap_and_helpers():
     assert bootstrap_ci([2.0, 2.0]) == (2.0, 2.0)
     assert std([1, 3]) == pytest.approx(math.sqrt(2)) and math.isnan(std([1]))
     assert percentile_among(5, [1, 5, 9, 10]) == pytest.approx(37.5)
+
+
+def test_t_quantile_matches_the_tables():
+    from engine.stats import t_quantile
+    table = {(0.975, 1): 12.7062, (0.975, 2): 4.3027, (0.975, 10): 2.2281, (0.995, 5): 4.0321, (0.95, 30): 1.6973}
+    for (p, df), want in table.items():
+        assert abs(t_quantile(p, df) - want) < 1e-3
+    with pytest.raises(ValueError):
+        t_quantile(0.4, 3)

@@ -47,19 +47,26 @@ from engine.stats import mean, pooled_within_std  # noqa: E402
 from tools.quality.window_pool import WindowPool, label, net_id, result_files  # noqa: E402
 
 FORMAT = 1
-Z95 = 1.959964
 
 
-def _z(level: float) -> float:
+T_BELOW_DF = 30  # a pooled std with fewer degrees of freedom (a recipe just started) gets Student-t intervals
+
+
+def _z(level: float, df: Optional[int] = None) -> float:
+    """The two-sided critical value: normal, or Student t when the std has < T_BELOW_DF degrees of freedom."""
+    if df is not None and df < T_BELOW_DF:
+        from engine.stats import t_quantile
+        return t_quantile(0.5 + level / 2, df)
     from statistics import NormalDist
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
 # -- statistics ------------------------------------------------------------------------------------
-def gap_interval(a: List[float], b: List[float], sigma: float, level: float = 0.95) -> dict:
-    """mean(a) - mean(b) with a normal interval from the pooled seed std (both means' errors)."""
+def gap_interval(a: List[float], b: List[float], sigma: float, level: float = 0.95, df: Optional[int] = None) -> dict:
+    """mean(a) - mean(b) with an interval from the pooled seed std (both means' errors); normal, or
+    Student t for a std of few degrees of freedom ``df`` (:func:`_z`)."""
     se = sigma * math.sqrt(1 / len(a) + 1 / len(b))
-    g, z = mean(a) - mean(b), _z(level)
+    g, z = mean(a) - mean(b), _z(level, df)
     return {"gap": g, "se": se, "ci": [g - z * se, g + z * se], "level": level}
 
 
@@ -76,11 +83,13 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
                          "in the window")
     noise = pooled_within_std([[r["test_top1"] for r in n["retrains"].values()] for n in nets])
     sigma = noise["std"] if noise else None  # one seed per net so far (a recipe just started): means only
+    df = noise["df"] if noise else None
+    crit = _z(0.95, df) if noise else None
     hand = pool.nets.get(picks.get("hand")) or pool.best_hand_designed()
     rows = []
     for n in nets:
         s = pool.summary(n)
-        half = Z95 * sigma / math.sqrt(s["n"]) if sigma is not None else None
+        half = crit * sigma / math.sqrt(s["n"]) if sigma is not None else None
         rows.append({"net_config": n["net_config"], "id": net_id(n["net_config"]), "label": label(n),
                      "groups": sorted(n["groups"]),
                      "cost": n["cost"], "params_m": n["params_m"], "seeds": s["n"], "test_mean": s["test"],
@@ -100,7 +109,7 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
                             "test_mean": hrow["test_mean"], "seeds": hrow["seeds"],
                             "above": len(above), "above_within_noise": None if sigma is None else sum(
                                 1 for r in above if gap_interval([r["test_mean"]] * r["seeds"], [hrow["test_mean"]] *
-                                                                 hrow["seeds"], sigma)["ci"][0] <= 0),
+                                                                 hrow["seeds"], sigma, df=df)["ci"][0] <= 0),
                             "best_minus_hand": rows[0]["test_mean"] - hrow["test_mean"]}
     if sigma is None:
         return out
@@ -120,8 +129,8 @@ def ceiling_report(pool: WindowPool, picks: Optional[dict] = None) -> dict:
                "fresh_seeds": len(f), "fresh_mean": mean(f),
                "control_seeds": len(ref), "control_mean": mean(ref), "all_seeds": len(n["retrains"]),
                "all_mean": pool.summary(n)["test"], "val_mean": pool.summary(n)["val"]}
-        row["fresh"] = gap_interval(f, ref, sigma)
-        row["fresh_bonferroni"] = gap_interval(f, ref, sigma, 1 - 0.05 / m)
+        row["fresh"] = gap_interval(f, ref, sigma, df=df)
+        row["fresh_bonferroni"] = gap_interval(f, ref, sigma, 1 - 0.05 / m, df=df)
         row["reliably_better"] = row["fresh_bonferroni"]["ci"][0] > 0
         out["headroom"].append(row)
     out["headroom"].sort(key=lambda r: -r["fresh"]["gap"])

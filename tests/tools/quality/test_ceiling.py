@@ -33,6 +33,9 @@ def test_pooled_std_and_gap_interval():
     g = gap_interval([85.0, 85.0], [84.0] * 6, 0.6)
     assert g["gap"] == pytest.approx(1.0) and g["se"] == pytest.approx(0.6 * (1 / 2 + 1 / 6) ** 0.5)
     assert g["ci"][0] == pytest.approx(1.0 - 1.959964 * g["se"], abs=1e-4)
+    few = gap_interval([85.0, 85.0], [84.0] * 6, 0.6, df=2)  # a std of 2 degrees of freedom: Student t
+    assert few["ci"][0] == pytest.approx(1.0 - 4.3027 * g["se"], abs=1e-3)
+    assert gap_interval([85.0], [84.0], 0.6, df=500)["ci"] == gap_interval([85.0], [84.0], 0.6)["ci"]
 
 
 def test_one_seed_per_net_ranks_means_without_intervals():
