@@ -28,23 +28,25 @@ def _side(s: dict, what: str) -> list:
     return [(n["net_config"], 1.0 / len(nets)) for n in nets]
 
 
+def seed_nets(s: dict):
+    """Every net entry of one search seed: the searched net, its random nets, its params pick and
+    its control groups' nets (the entries that carry ``acc`` / ``val_final``)."""
+    yield s
+    yield from s["random"]
+    if "params_pick" in s:
+        yield s["params_pick"]
+    for g in ("uniform", "multi_branch"):
+        yield from (s.get(g) or {}).get("nets", [])
+
+
 def net_retrains(searches: list, extra: dict = None) -> dict:
     """net_config -> {seed: test top-1} of every net the report retrained; ``extra`` (net_config ->
     {seed: test top-1}, the same recipe) adds retrains of other files -- given for the nets that
     several seeds share only, whose number of retrains was not chosen by their results."""
     out = {}
-
-    def add(e):
-        out.setdefault(e["net_config"], {}).update(enumerate(e.get("acc") or []))
     for s in searches:
-        add(s)
-        for r in s["random"]:
-            add(r)
-        if "params_pick" in s:
-            add(s["params_pick"])
-        for g in ("uniform", "multi_branch"):
-            for n in (s.get(g) or {}).get("nets", []):
-                add(n)
+        for e in seed_nets(s):
+            out.setdefault(e["net_config"], {}).update(enumerate(e.get("acc") or []))
     for text, seeds in (extra or {}).items():
         if text in out:
             out[text].update(seeds)

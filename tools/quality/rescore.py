@@ -90,19 +90,14 @@ def fill(searches: list, results: Dict[Tuple[str, int], dict], shared: List[str]
         net.update(acc=[x["test_top1"] for x in rs], val_final=[x["val_top1_final"] for x in rs])
         for k in ("mean_acc", "gap", "percentile"):
             net.pop(k, None)
+    from tools.quality.comparisons import seed_nets
     from tools.quality.report import RESULT_FIELDS_OF_SEED as RESULT_FIELDS, score_seed
     for s in searches:
-        put(s)
-        for r in s["random"]:
-            put(r)
-        if "params_pick" in s:
-            put(s["params_pick"])
+        for net in seed_nets(s):
+            put(net)
         for g in ("uniform", "multi_branch"):
-            if g in s:
-                for k in RESULT_FIELDS:
-                    s[g].pop(k, None)
-                for n in s[g]["nets"]:
-                    put(n)
+            for k in RESULT_FIELDS:
+                (s.get(g) or {}).pop(k, None)
         score_seed(s)
     return searches
 
