@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 from common.errors import PREEMPTED_EXIT_CODE, InputError, Preempted, TrainingDiverged
@@ -27,6 +28,9 @@ def main_guard(fn):
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             raise SystemExit(130) from None
+        except BrokenPipeError:  # output piped into e.g. `head`, which closed the pipe: quiet, as a shell tool
+            _silence_stdout()
+            raise SystemExit(BROKEN_PIPE_EXIT_CODE) from None
         except OSError as e:
             from common.io import DISK_FULL, NOT_WRITABLE
             if e.errno in DISK_FULL:  # what was written before is intact (atomic writes): resumable
@@ -38,6 +42,18 @@ def main_guard(fn):
                 raise SystemExit(2) from None
             raise
     return wrapper
+
+
+BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+
+
+def _silence_stdout():
+    """Point stdout at /dev/null, so that the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor (e.g. captured in tests)
+        pass
 
 
 def _one_line(e: Exception) -> str:
