@@ -19,6 +19,10 @@ one-shot scores, with this recipe's accuracies and every statistic computed agai
 (``tools.quality.report.score_seed`` / ``summary_stats``; the shared control's error carried by the
 gaps, ``tools.quality.comparisons``), so ``tools.results_tables`` can give it a glance row; and
 ``OUT/quality.md``, ``OUT/quality.png``. The retrain noise reported is the shared control's seeds.
+
+While it runs, every finished unit is also written to ``OUT/retrains.partial.json`` (removed once
+``quality.json`` is written). Commit that file mid-run and the same command resumes on another
+machine: its units are imported, not redone.
 """
 from __future__ import annotations
 
@@ -138,6 +142,44 @@ def read_source(path: str) -> dict:
     return source
 
 
+PARTIAL = "retrains.partial.json"
+
+
+def read_partial(path: str, recipe_hash: str) -> list:
+    """The finished units of an earlier run (``OUT/retrains.partial.json``), checked entry by entry;
+    another recipe's file is refused in one line, like a damaged one."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable partial rescore ({type(e).__name__}); remove it to start over") from None
+    if not isinstance(data, dict) or not isinstance(data.get("units"), list):
+        raise InputError(f"{path}: not a partial rescore (no 'units' list); remove it to start over")
+    if data.get("recipe_hash") != recipe_hash:
+        raise InputError(f"{path}: units of recipe {data.get('recipe_hash')!r}, this run's is {recipe_hash}; "
+                         "use another --out")
+    for i, u in enumerate(data["units"]):
+        ok = (isinstance(u, dict) and isinstance(u.get("net_config"), str) and type(u.get("seed")) is int
+              and all(isinstance(u.get(k), (int, float)) and not isinstance(u.get(k), bool)
+                      for k in ("test_top1", "time_s"))
+              and (u.get("val_top1_final") is None or isinstance(u.get("val_top1_final"), (int, float))))
+        if not ok:
+            raise InputError(f"{path}: units[{i}] is not a retrain result (net_config, seed, test_top1, "
+                             "val_top1_final, time_s)")
+    return data["units"]
+
+
+def write_partial(path: str, recipe_hash: str, todo: list, units) -> None:
+    from common.io import atomic_write_json
+    done = []
+    for t, s, _ in todo:
+        r = units.cached(t, s)
+        if r is not None:
+            done.append({"net_config": t, "seed": s, "test_top1": r["test_top1"],
+                         "val_top1_final": r.get("val_top1_final"), "time_s": r.get("time_s") or 0.0})
+    atomic_write_json(path, {"format": 1, "kind": "rescore_units", "recipe_hash": recipe_hash, "units": done})
+
+
 def run(args, source: dict) -> dict:
     from tools.quality.ceiling import recipe_units
     from tools.quality.window_pool import WindowPool, result_files
@@ -151,6 +193,13 @@ def run(args, source: dict) -> dict:
             if r is not None:
                 imported += units.import_result(text, seed, r["test_top1"], r["val_top1_final"],
                                                 r.get("time_s") or 0.0, r["source"])
+    partial = os.path.join(args.out, PARTIAL)
+    if os.path.isfile(partial):  # an earlier run's finished units, e.g. committed from another machine
+        planned = {(t, s) for t, s, _ in todo}
+        for u in read_partial(partial, units.recipe_hash):
+            if (u["net_config"], u["seed"]) in planned:
+                imported += units.import_result(u["net_config"], u["seed"], u["test_top1"], u["val_top1_final"],
+                                                u["time_s"], recorded_path(partial))
     missing = [(t, s, label) for t, s, label in todo if units.cached(t, s) is None]
     print(f"rescore: {len(source['searches'])} seeds, {len(todo)} retrain units ({imported} imported, "
           f"{len(missing)} to run), recipe {units.recipe_hash}, {args.jobs} jobs x {args.threads} threads", flush=True)
@@ -165,6 +214,8 @@ def run(args, source: dict) -> dict:
                     t, s, label = pending.pop(fut)
                     res = fut.result()
                     done_n += 1
+                    os.makedirs(args.out, exist_ok=True)
+                    write_partial(partial, units.recipe_hash, todo, units)
                     print(f"[{done_n}/{len(missing)}] {label} r{s}: test top-1 {res['test_top1']:.2f}% "
                           f"({res['time_s']:.0f} s) | {(time.monotonic() - args.start) / 60:.1f} min", flush=True)
         finally:
@@ -220,6 +271,8 @@ def main(argv=None):
         raise SystemExit(1) from None
     os.makedirs(args.out, exist_ok=True)
     print(write_report(rep, args.out), end="")
+    if os.path.isfile(os.path.join(args.out, PARTIAL)):  # quality.json holds every unit now
+        os.remove(os.path.join(args.out, PARTIAL))
     print(f"written: {recorded_path(os.path.join(args.out, 'quality.json'))}")
     return rep
 

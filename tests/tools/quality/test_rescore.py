@@ -82,6 +82,44 @@ def test_rescore_imports_committed_retrains_and_writes_the_benchmarks_format(tmp
     assert saved["compute"]["retrain_units"] == len(todo) and "rescored" in (tmp_path / "out" / "quality.md").read_text()
 
 
+def test_a_committed_partial_file_resumes_on_another_machine(tmp_path, monkeypatch, capsys):
+    # another machine's finished units, committed as OUT/retrains.partial.json: imported, nothing rerun
+    from tools.quality.rescore import PARTIAL, write_partial
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "fashion_mnist").mkdir(parents=True)
+    _, todo, _ = plan(read_source(SOURCE), 3, 1, 6)
+
+    class Finished:  # the other machine's unit cache: every planned unit done
+        def cached(self, text, seed):
+            return {"test_top1": 88.0 + seed / 10, "val_top1_final": 88.5, "time_s": 700.0}
+    (tmp_path / "out").mkdir()
+    write_partial(str(tmp_path / "out" / PARTIAL), LONG_RECIPE, todo, Finished())
+    argv = ["--quality", SOURCE, "--train_config", "fashion_mnist_quality_train_long.yaml", "--save", "units",
+            "--out", "out", "--results", str(tmp_path / "none")]
+    rep = main(argv)
+    assert f"{len(todo)} imported, 0 to run" in capsys.readouterr().out
+    assert rep["searches"][0]["acc"] == [88.0]
+    assert not (tmp_path / "out" / PARTIAL).exists()  # quality.json holds every unit now
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "not a readable partial rescore"),
+    ('{"units": [{"net_config": "x", "seed": "0"}], "recipe_hash": "fad4c86b5c23"}', "units[0] is not a retrain"),
+    ('{"units": [], "recipe_hash": "eb038557d02c"}', "recipe 'eb038557d02c'"),
+])
+def test_a_damaged_partial_file_is_refused_in_one_line(tmp_path, monkeypatch, capsys, content, message):
+    from tools.quality.rescore import PARTIAL
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "fashion_mnist").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / PARTIAL).write_text(content)
+    with pytest.raises(SystemExit) as e:
+        main(["--quality", SOURCE, "--train_config", "fashion_mnist_quality_train_long.yaml", "--save", "units",
+              "--out", "out", "--results", str(tmp_path / "none")])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and message in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--quality", "nosuch.json"], "--quality nosuch.json"),
     (["--random", "0"], "--random 0"),
@@ -103,5 +141,6 @@ def test_rescore_runs_the_units_and_resumes(tmp_path, capsys):
     rep = main(argv)
     assert "0 imported, 6 to run" in capsys.readouterr().out
     assert all(len(s["acc"]) == 1 and len(s["random"]) == 1 for s in rep["searches"])
+    assert not (tmp_path / "out" / "retrains.partial.json").exists()
     again = main(argv)  # every unit cached: nothing runs, the same numbers
     assert "0 to run" in capsys.readouterr().out and again["searches"] == rep["searches"]
