@@ -108,13 +108,20 @@ def time_networks_ort(net_configs: Sequence, num_classes: int, input_size: int, 
                       threads: int = 1, passes: int = SESSIONS, progress: Optional[Callable] = None) -> List[float]:
     """End-to-end ORT latency (ms) of each derived network: the smallest of ``passes`` :func:`time_runner`
     values, each pass in a new session, passes interleaved over the networks (drift hits every
-    network alike)."""
+    network alike), each pass in its own order (seeded): in a fixed order a net's session always
+    follows the same net's, and inherits the same allocator history, pass after pass."""
     from models import build_model
     from models.onnx_export import onnx_bytes
     x = torch.randn(batch_size, 3, input_size, input_size)
     out = [float("inf")] * len(net_configs)
     exported = {}
-    jobs = [(p, i) for p in range(passes) for i in range(len(net_configs))]
+    import random
+    jobs = []
+    for p in range(passes):
+        order = list(range(len(net_configs)))
+        if p:  # the first pass in the given order
+            random.Random(p).shuffle(order)
+        jobs += [(p, i) for i in order]
     for _, i in (progress(jobs) if progress else jobs):
         if i not in exported:
             with torch.random.fork_rng(devices=[]):
