@@ -20,9 +20,12 @@ IDX = "/usr/share/datasets/fashion-mnist"  # the Debian package dataset-fashion-
 # Logits of two seeded random inputs, recorded from the shipped weights.
 GOLDEN = {"fmnist_1p5ms_uniform_k5_t6": [
     [1.4507, -1.4049, 2.1471, -0.7781, 0.7547, -2.704, 3.1106, -3.618, 4.6945, -3.5914],
-    [1.5243, -1.3547, 2.994, -0.5819, 1.0924, -3.232, 3.5052, -4.6293, 4.8713, -4.1373]]}
+    [1.5243, -1.3547, 2.994, -0.5819, 1.0924, -3.232, 3.5052, -4.6293, 4.8713, -4.1373]],
+    "fmnist_1p5ms_searched_ada1630a": [
+    [0.2262, -1.6412, 2.8359, 0.2634, 1.3882, -2.3787, 2.608, -3.9475, 3.5994, -2.9697],
+    [0.433, -1.7389, 3.1069, 0.164, 1.1364, -2.2758, 2.9224, -4.2202, 3.3288, -2.8835]]}
 # Correct predictions among the first 500 test images (the full split: the published top-1).
-FIRST_500_CORRECT = {"fmnist_1p5ms_uniform_k5_t6": 460}
+FIRST_500_CORRECT = {"fmnist_1p5ms_uniform_k5_t6": 460, "fmnist_1p5ms_searched_ada1630a": 465}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -20,7 +20,8 @@ def test_builders_and_timm_helpers():
     assert m(x).shape == (2, 3)
     m.reset_classifier(0)
     assert m(x).shape == (2, 1984)
-    assert models.list_models() == ["densenas_a", "densenas_b", "densenas_c", "fmnist_1p5ms_uniform_k5_t6"]
+    assert models.list_models() == ["densenas_a", "densenas_b", "densenas_c", "fmnist_1p5ms_searched_ada1630a",
+                                    "fmnist_1p5ms_uniform_k5_t6"]
     assert models.get_model("densenas_c", num_classes=5)(x).shape == (2, 5)
     assert models.get_model_weights("densenas_a") is models.DenseNAS_A_Weights
 
