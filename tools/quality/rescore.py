@@ -176,7 +176,8 @@ def write_partial(path: str, recipe_hash: str, todo: list, units) -> None:
         r = units.cached(t, s)
         if r is not None:
             done.append({"net_config": t, "seed": s, "test_top1": r["test_top1"],
-                         "val_top1_final": r.get("val_top1_final"), "time_s": r.get("time_s") or 0.0})
+                         "val_top1_final": r.get("val_top1_final"), "time_s": r.get("time_s") or 0.0,
+                         **({"imported_from": r["imported_from"]} if r.get("imported_from") else {})})
     atomic_write_json(path, {"format": 1, "kind": "rescore_units", "recipe_hash": recipe_hash, "units": done})
 
 
@@ -193,15 +194,16 @@ def run(args, source: dict) -> dict:
             if r is not None:
                 imported += units.import_result(text, seed, r["test_top1"], r["val_top1_final"],
                                                 r.get("time_s") or 0.0, r["source"])
-    partial = os.path.join(args.out, PARTIAL)
+    partial, resumed = os.path.join(args.out, PARTIAL), 0
     if os.path.isfile(partial):  # an earlier run's finished units, e.g. committed from another machine
         planned = {(t, s) for t, s, _ in todo}
         for u in read_partial(partial, units.recipe_hash):
-            if (u["net_config"], u["seed"]) in planned:
-                imported += units.import_result(u["net_config"], u["seed"], u["test_top1"], u["val_top1_final"],
-                                                u["time_s"], recorded_path(partial))
+            if (u["net_config"], u["seed"]) in planned:  # run by this study elsewhere: resumed, not imported
+                origin = u.get("imported_from") if isinstance(u.get("imported_from"), str) else None
+                resumed += units.import_result(u["net_config"], u["seed"], u["test_top1"], u["val_top1_final"],
+                                               u["time_s"], origin or recorded_path(partial), resumed=origin is None)
     missing = [(t, s, label) for t, s, label in todo if units.cached(t, s) is None]
-    print(f"rescore: {len(source['searches'])} seeds, {len(todo)} retrain units ({imported} imported, "
+    print(f"rescore: {len(source['searches'])} seeds, {len(todo)} retrain units ({imported} imported, {resumed} resumed, "
           f"{len(missing)} to run), recipe {units.recipe_hash}, {args.jobs} jobs x {args.threads} threads", flush=True)
     results = {}
     with ThreadPoolExecutor(args.jobs) as pool_ex:

@@ -145,10 +145,12 @@ class QualityUnits:
         path = os.path.join(self.retrain_dir(net_text, seed, init), "result.json")
         return read_unit_json(path, lambda r: retrain_result_problem(r, net_text, seed, self.recipe_hash))
 
-    def import_result(self, net_text: str, seed: int, test_top1: float, val_final, time_s: float, source: str) -> bool:
+    def import_result(self, net_text: str, seed: int, test_top1: float, val_final, time_s: float, source: str,
+                      resumed: bool = False) -> bool:
         """Write a retrain run elsewhere (another file of the same recipe) as this cache's unit, unless
         the unit is there already; returns whether it wrote. The one writer of imported units
-        (``--reuse``, the ceiling's pool)."""
+        (``--reuse``, the ceiling's pool). ``resumed``: the unit was run by this same study (e.g. on
+        another machine), so it is recorded as ``resumed_from``, not as an import."""
         if self.cached(net_text, seed) is not None:
             return False
         folder = self.retrain_dir(net_text, seed)
@@ -156,7 +158,7 @@ class QualityUnits:
         atomic_write_json(os.path.join(folder, "result.json"),
                           {"net_config": net_text, "seed": seed, "recipe": self.recipe_hash, "label": "imported",
                            "test_top1": test_top1, "val_top1_final": val_final, "val_top1_best": None,
-                           "time_s": float(time_s), "imported_from": source})
+                           "time_s": float(time_s), ("resumed_from" if resumed else "imported_from"): source})
         return True
 
     def retrain(self, net_text: str, seed: int, label: str, init_weights: Optional[str] = None) -> dict:

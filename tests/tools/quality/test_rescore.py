@@ -97,8 +97,9 @@ def test_a_committed_partial_file_resumes_on_another_machine(tmp_path, monkeypat
     argv = ["--quality", SOURCE, "--train_config", "fashion_mnist_quality_train_long.yaml", "--save", "units",
             "--out", "out", "--results", str(tmp_path / "none")]
     rep = main(argv)
-    assert f"{len(todo)} imported, 0 to run" in capsys.readouterr().out
+    assert f"0 imported, {len(todo)} resumed, 0 to run" in capsys.readouterr().out
     assert rep["searches"][0]["acc"] == [88.0]
+    assert rep["compute"]["retrain_units_imported"] == 0  # run by this study, elsewhere: not imports
     assert not (tmp_path / "out" / PARTIAL).exists()  # quality.json holds every unit now
 
 
@@ -139,7 +140,7 @@ def test_rescore_runs_the_units_and_resumes(tmp_path, capsys):
             "data.steps_per_epoch=2", "--data_path", "demo", "--random", "1", "--results", str(tmp_path / "none"),
             "--save", str(tmp_path / "units"), "--out", str(tmp_path / "out")]
     rep = main(argv)
-    assert "0 imported, 6 to run" in capsys.readouterr().out
+    assert "0 imported, 0 resumed, 6 to run" in capsys.readouterr().out
     assert all(len(s["acc"]) == 1 and len(s["random"]) == 1 for s in rep["searches"])
     assert not (tmp_path / "out" / "retrains.partial.json").exists()
     again = main(argv)  # every unit cached: nothing runs, the same numbers
