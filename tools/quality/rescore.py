@@ -129,13 +129,18 @@ def rescored_report(source: dict, searches: list, results: dict, shared: List[st
     return rep
 
 
-def read_source(path: str) -> dict:
-    from tools.quality.reuse import check_report
+def _read_json(path: str, unreadable):
+    """The file's JSON, or one line: ``unreadable(name of the error's type)``."""
     try:
         with open(path, encoding="utf-8") as f:
-            source = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as e:
-        raise InputError(f"--quality {path}: not a readable quality.json ({type(e).__name__})") from None
+        raise InputError(unreadable(type(e).__name__)) from None
+
+
+def read_source(path: str) -> dict:
+    from tools.quality.reuse import check_report
+    source = _read_json(path, lambda err: f"--quality {path}: not a readable quality.json ({err})")
     if not isinstance(source, dict) or not isinstance(source.get("searches"), list):
         raise InputError(f"--quality {path}: not a quality.json (no searches)")
     check_report(source, path)
@@ -148,11 +153,7 @@ PARTIAL = "retrains.partial.json"
 def read_partial(path: str, recipe_hash: str) -> list:
     """The finished units of an earlier run (``OUT/retrains.partial.json``), checked entry by entry;
     another recipe's file is refused in one line, like a damaged one."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: not a readable partial rescore ({type(e).__name__}); remove it to start over") from None
+    data = _read_json(path, lambda err: f"{path}: not a readable partial rescore ({err}); remove it to start over")
     if not isinstance(data, dict) or not isinstance(data.get("units"), list):
         raise InputError(f"{path}: not a partial rescore (no 'units' list); remove it to start over")
     if data.get("recipe_hash") != recipe_hash:
