@@ -15,6 +15,8 @@ A table lives in a page between two markers; the first names what it is made of:
     <!-- generated: zoo -->                        the model zoo's registry (models.zoo): figures, weights
     <!-- generated: executor-overhead tools/results/X -->  Ray against the local pool (tools.quality.executor_overhead)
     <!-- generated: projection tools/results/X -->  a benchmark on W workers, on paper (tools.quality.projection)
+    <!-- generated: runtimes tools/results/runtimes/X -->  the same nets in eager and ORT (tools.latency.runtimes)
+    <!-- generated: runtime-searches tools/results/runtimes/X -->  a search per table (tools.latency.runtime_searches)
     <!-- generated: curves tools/results/X [tools/results/Y ...] -->  learning curves of the strategies
     <!-- generated: readouts tools/results/X/readout_<run> -->   one-shot tau over a run's snapshots (probe_readout)
     <!-- generated: arch-gradients tools/results/X -->  every probe_arch_gradients file of X, by name
@@ -305,6 +307,9 @@ def generated(what: str, page_path: str) -> str:
         from tools.quality.projection import markdown
         out = _load_json(os.path.join(ROOT, src + ".json"))
         return markdown(out, out["quality"])
+    if kind in ("runtimes", "runtime-searches"):  # issue 55 §3: eager against ORT
+        from tools.latency import runtime_searches, runtimes
+        return (runtimes if kind == "runtimes" else runtime_searches).markdown(_load_json(os.path.join(ROOT, src + ".json")))
     if kind == "finetune":
         from tools.quality.finetune_inherited import markdown
         return markdown(_load_json(os.path.join(ROOT, src, "finetune.json")))

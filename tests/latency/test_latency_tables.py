@@ -41,10 +41,15 @@ def test_shipped_tables_fit_their_spaces():
     from search_space.search_config import load_search_config
     for cfg_name, table in (("imagenet_search_cfg_mbv2", "mbv2_cpu_b1_224.json"),
                             ("imagenet_search_cfg_resnet", "resnet_cpu_b1_224.json"),
-                            ("demo_search", "demo_cpu_b1_32.json")):
+                            ("demo_search", "demo_cpu_b1_32.json"),
+                            ("fashion_mnist_search", "fashion_mnist_ort_cpu_b1_32.json"),
+                            ("imagenet_search_cfg_mbv2_cpu", "mbv2_ort_cpu_b1_224.json")):
         space = space_from_config(load_search_config(os.path.join(ROOT, "configs", f"{cfg_name}.yaml")))
         t = load_cost_table(os.path.join(ROOT, "latency_tables", table), space, expect_units="ms")
         assert t.meta["threads"] >= 1 and t.meta["batch_size"] == 1
+        assert t.meta.get("runtime", "torch") == ("onnxruntime" if "_ort_" in table else "torch")
+        if "_ort_" in table:  # measured since fingerprints: profile/search compare it with this machine
+            assert t.meta["machine"]["cpu_model"] and t.meta["machine"]["onnxruntime"] == t.meta["onnxruntime"]
 
 
 def test_legacy_conversion_equals_direct_load(reference, tmp_path):

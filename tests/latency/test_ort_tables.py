@@ -101,6 +101,19 @@ def test_a_table_from_another_machine_warns_once(tmp_path, capsys):
     assert differences({"cores": 2, "threads": 8}, {"cores": 2, "threads": 1}) == []  # threads: a setting
 
 
+def test_the_same_cpu_name_with_another_simd_level_warns():
+    """Same model name and cores, AVX-512 hidden: the case that made the eager tables ~2x fast here."""
+    from common.machine import cpu_capability
+    here = machine_fingerprint("cpu", "torch", 1)
+    assert here["cpu_capability"] == cpu_capability() != ""
+    other = "AVX2" if here["cpu_capability"] != "AVX2" else "AVX512"
+    line = mismatch_warning({"units": "ms", "device_type": "cpu", "machine": dict(here, cpu_capability=other)}, "t.json")
+    assert line and f"cpu_capability {other} there, {here['cpu_capability']} here" in line
+    # tables recorded before the field existed are compared on what they have: no warning from it
+    assert mismatch_warning({"units": "ms", "device_type": "cpu",
+                             "machine": {k: v for k, v in here.items() if k != "cpu_capability"}}, "t.json") is None
+
+
 def test_profile_prints_the_warning_for_a_foreign_table(tiny_cfg, tmp_path, capsys):
     import random
     from common import machine
@@ -169,3 +182,56 @@ def test_ort_noise_times_one_net_in_new_sessions_per_setting(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--config", CONFIG, "--opts", *TINY_OPTS, "--nets", "3", "--ids", "5", "--out", str(out)])
     assert e.value.code == 2 and "--ids" in capsys.readouterr().err
+
+
+def _fake_search_run(folder, cfg, net, table_path, target):
+    """A finished search folder as run_apis.search leaves it (the files runtime_searches reads)."""
+    import yaml
+    folder.mkdir(parents=True)
+    conf = {k: v for k, v in cfg.to_dict().items() if not k.startswith("_")}
+    conf["optim"]["sub_obj"]["latency_list_path"] = str(table_path)
+    (folder / "config.yaml").write_text(yaml.safe_dump(conf, sort_keys=False))
+    (folder / "net_config").write_text(net.to_text())
+    (folder / "derived.json").write_text(json.dumps({"target": target, "derive": "window"}))
+    return str(folder)
+
+
+def test_runtime_searches_match_a_target_and_refuse_an_unfinished_run(ort_table, tiny_cfg, tmp_path, capsys):
+    from search_space.cost_table import flops_table
+    from tools.latency.runtime_searches import main, matched_target, quantile
+    assert quantile([3, 1, 2], 0.5) == 2 and quantile([0, 10], 0.25) == 2.5
+    m = matched_target([1, 2, 3, 4], [10, 20, 30, 40], 2.0)  # the target sits at the median of the eager costs
+    assert m["quantile"] == 0.5 and m["ort_target"] == 25
+    space = space_from_config(tiny_cfg)
+    eager = flops_table(space, 32)
+    eager.meta["units"] = "ms"
+    eager.save(str(tmp_path / "eager.json"))
+    base = ["--config", CONFIG, "--opts", *TINY_OPTS, "--eager", str(tmp_path / "eager.json"), "--ort", str(ort_table)]
+    main(["match", *base, "--target", "5", "--nets", "200"])
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["quantile"] <= 1 and out["ort_target"] > 0 and out["nets"] == 200
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit) as e:
+        main(["time", *base, "--runs", str(tmp_path / "empty"), "--targets", "1", "1", "--out", str(tmp_path / "r")])
+    assert e.value.code == 2 and "not a finished search folder" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # eager timing in fresh processes: ~20 s idle (make test-slow)
+def test_runtime_searches_time_two_runs_on_both_runtimes(ort_table, tiny_cfg, tmp_path, capsys):
+    import random
+    from latency.stats import random_architecture
+    from search_space.cost_table import flops_table
+    from tools.latency.runtime_searches import main
+    space = space_from_config(tiny_cfg)
+    eager = flops_table(space, 32)
+    eager.meta["units"] = "ms"
+    eager.save(str(tmp_path / "eager.json"))
+    rng = random.Random(3)
+    runs = [_fake_search_run(tmp_path / name, tiny_cfg, random_architecture(space, rng), table, 1.0)
+            for name, table in (("eager", tmp_path / "eager.json"), ("ort", ort_table))]
+    main(["time", "--config", CONFIG, "--opts", *TINY_OPTS, "--eager", str(tmp_path / "eager.json"), "--ort",
+          str(ort_table), "--runs", *runs, "--targets", "1.0", "0.5", "--processes", "1", "--out", str(tmp_path / "r")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [n["searched_with"] for n in report["nets"]] == ["eager.json", ort_table.name]
+    assert all(n["eager_ms"] > 0 and n["ort_ms"] > 0 and n["ort_table_ms"] > 0 for n in report["nets"])
+    assert (tmp_path / "r.md").read_text() in capsys.readouterr().out

@@ -15,7 +15,8 @@ COMMANDS = ["run_apis.search", "run_apis.retrain", "run_apis.validation", "run_a
             "tools.supernet.probe_arch_gradients", "tools.supernet.probe_op_losses",
             "dataset.mk_img_list", "dataset.mk_split_img_list", "dataset.img2lmdb", "dataset.demo",
             "dataset.cifar_to_folders", "tools.quality.projection", "tools.quality.executor_overhead",
-            "tools.quality.rescore", "tools.latency.ort_noise"]
+            "tools.quality.rescore", "tools.latency.ort_noise", "tools.latency.runtimes",
+            "tools.latency.runtime_searches"]
 
 
 class _Captured(Exception):
