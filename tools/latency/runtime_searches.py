@@ -52,18 +52,11 @@ def matched_target(eager_costs, ort_costs, target: float) -> dict:
             "nets": len(eager_costs)}
 
 
-def _space_and_tables(config: str, opts, eager_path: str, ort_path: str):
-    from search_space.cost_table import load_cost_table
-    from search_space.search_config import load_search_config
-    from search_space.topology import space_from_config
-    space = space_from_config(load_search_config(config, opts))
-    return space, load_cost_table(eager_path, space, expect_units="ms"), load_cost_table(ort_path, space, expect_units="ms")
-
-
 def match(args) -> dict:
+    from tools.latency.runtimes import space_and_tables
     from latency.stats import random_architecture
     from search_space.derive import lut_cost
-    space, eager, ort = _space_and_tables(args.config, args.opts, args.eager, args.ort)
+    space, eager, ort = space_and_tables(args.config, args.opts, args.eager, args.ort)
     rng = random.Random(args.seed)
     nets = [random_architecture(space, rng) for _ in range(args.nets)]
     out = matched_target([lut_cost(space, eager, n) for n in nets], [lut_cost(space, ort, n) for n in nets],
@@ -96,7 +89,8 @@ def time_runs(args) -> dict:
     from latency.network_timing import profile_networks
     from latency.ort_runtime import SESSIONS, time_networks_ort
     from search_space.derive import lut_cost
-    space, eager, ort = _space_and_tables(args.config, args.opts, args.eager, args.ort)
+    from tools.latency.runtimes import space_and_tables
+    space, eager, ort = space_and_tables(args.config, args.opts, args.eager, args.ort)
     runs = [_run_summary(r) for r in args.runs]
     nets = [r["net_config"] for r in runs]
     size = int(eager.meta.get("input_size") or 224)
@@ -163,7 +157,7 @@ def build_parser():
 def main(argv=None):
     import json
     from common.errors import InputError
-    from common.io import atomic_write_json, atomic_write_text
+    from tools.latency.runtimes import write_report
     args = build_parser().parse_args(argv)
     if args.cmd == "match":
         if args.target <= 0 or args.nets < 2:
@@ -172,12 +166,7 @@ def main(argv=None):
         return
     if min(args.targets) <= 0:
         raise InputError("--targets: both targets must be > 0 ms")
-    report = time_runs(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    atomic_write_json(args.out + ".json", report)
-    text = markdown(report)
-    atomic_write_text(args.out + ".md", text)
-    print(text)
+    write_report(args.out, time_runs(args), markdown)
 
 
 if __name__ == "__main__":

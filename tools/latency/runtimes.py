@@ -41,18 +41,32 @@ def op_ratios(space, eager, ort, input_size: int) -> list:
     return sorted(rows, key=lambda r: r["median"])
 
 
+def space_and_tables(config: str, opts, eager_path: str, ort_path: str):
+    """The space of ``config`` and its eager and ORT tables (each checked against it)."""
+    from search_space.cost_table import load_cost_table
+    from search_space.search_config import load_search_config
+    from search_space.topology import space_from_config
+    space = space_from_config(load_search_config(config, opts))
+    return space, load_cost_table(eager_path, space, expect_units="ms"), load_cost_table(ort_path, space, expect_units="ms")
+
+
+def write_report(out: str, report: dict, markdown) -> None:
+    """OUT.json (every number) and OUT.md (``markdown(report)``), written atomically; the table printed."""
+    from common.io import atomic_write_json, atomic_write_text
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    atomic_write_json(out + ".json", report)
+    text = markdown(report)
+    atomic_write_text(out + ".md", text)
+    print(text)
+
+
 def compare(args) -> dict:
     from common.logging_utils import progress
     from latency.network_timing import profile_networks
     from latency.ort_runtime import SESSIONS, time_networks_ort
     from latency.stats import error_stats, kendall_tau, random_architecture
-    from search_space.cost_table import load_cost_table
     from search_space.derive import lut_cost
-    from search_space.search_config import load_search_config
-    from search_space.topology import space_from_config
-    space = space_from_config(load_search_config(args.config, args.opts))
-    eager = load_cost_table(args.eager, space, expect_units="ms")
-    ort = load_cost_table(args.ort, space, expect_units="ms")
+    space, eager, ort = space_and_tables(args.config, args.opts, args.eager, args.ort)
     size, batch = int(eager.meta.get("input_size") or 224), int(eager.meta.get("batch_size") or 1)
     rng = random.Random(args.seed)
     nets = [random_architecture(space, rng) for _ in range(args.nets)]
@@ -113,14 +127,8 @@ def build_parser():
 
 @main_guard
 def main(argv=None):
-    from common.io import atomic_write_json, atomic_write_text
     args = build_parser().parse_args(argv)
-    report = compare(args)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    atomic_write_json(args.out + ".json", report)
-    text = markdown(report)
-    atomic_write_text(args.out + ".md", text)
-    print(text)
+    write_report(args.out, compare(args), markdown)
 
 
 if __name__ == "__main__":
