@@ -59,6 +59,8 @@ QUALITY_ROWS = [
     ("quality_fmnist_1.5ms_tfnas", "`tfnas`", "older recipe", "docs/search_methods.md"),
     ("quality_fmnist_1.5ms_tfnas_controls", "`tfnas` (every control)", "", "docs/search_quality.md"),
     ("quality_fmnist_1.5ms_sandwich", "`densenas` + `sandwich`", "", "docs/supernet_ranking.md"),
+    ("quality_fmnist_1.5ms_sandwich_long", "`densenas` + `sandwich`",
+     "**four-pass recipe** (the same searches, 1 retrain seed per net)", "docs/search_quality.md"),
     ("quality_fmnist_1.5ms_entangled", "`densenas` + `entangle`", "", "docs/entangled_weights.md"),
     ("quality_fmnist_1.5ms_sandwich_entangled", "`densenas` + `entangle` + `sandwich`", "", "docs/entangled_weights.md"),
     ("quality_fmnist_1.5ms_nse", "`nse` (no controls)", "older recipe", "docs/search_methods.md"),
