@@ -153,6 +153,34 @@ def test_hostile_ort_table_meta_is_refused(meta, message, tiny_cfg, tmp_path, ca
     assert e.value.code == 2 and message in capsys.readouterr().err
 
 
+def test_eager_repeatability_reports_the_spread_and_a_split_half_from_four_processes():
+    from tools.latency.runtimes import eager_repeatability
+    three = eager_repeatability([[1.0, 2.0, 1.5], [2.0, 2.2, 2.1]])
+    assert three["processes"] == 3 and three["split_half"] is None
+    assert three["spread_median_pct"] == pytest.approx(55.0) and three["spread_max_pct"] == pytest.approx(100.0)
+    four = eager_repeatability([[1.0, 3.0, 1.1, 1.2], [2.0, 2.0, 4.0, 2.5], [3.0, 3.3, 3.0, 3.1]])
+    sh = four["split_half"]  # halves: min(1.0, 3.0) vs min(1.1, 1.2), 2.0 vs 2.5, 3.0 vs 3.0
+    assert sh["halves_of"] == 2 and sh["max_diff_pct"] == pytest.approx(25.0)
+    assert sh["median_diff_pct"] == pytest.approx(10.0) and sh["kendall_tau"] == pytest.approx(1.0)
+
+
+def test_eager_noise_marks_slow_windows_and_compares_their_steal(tmp_path, capsys):
+    from tools.latency.eager_noise import main, summarize
+    windows = [{"median_ms": 2.0, "p5_ms": 1.9, "steal_pct": 1.0}, {"median_ms": 2.1, "p5_ms": 1.9, "steal_pct": 3.0},
+               {"median_ms": 3.0, "p5_ms": 2.0, "steal_pct": 10.0}]
+    s = summarize(windows)  # 3.0 > 1.2 x 2.0: one slow window
+    assert s["slow_windows"] == 1 and s["steal_pct_slow"] == 10.0 and s["steal_pct_other"] == 2.0
+    assert s["median_ms"]["spread_pct"] == pytest.approx(50.0) and s["p5_ms"]["spread_pct"] == pytest.approx(100 / 19)
+    main(["--net_config", "fmnist_1p5ms_uniform_k5_t6", "--input_size", "16", "--windows", "2", "--forwards", "2",
+          "--out", str(tmp_path / "noise")])
+    rep = json.loads((tmp_path / "noise.json").read_text())
+    assert len(rep["windows"]) == 2 and all(w["median_ms"] > 0 for w in rep["windows"])
+    assert (tmp_path / "noise.md").read_text() in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main(["--windows", "1", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "--windows" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # eager timing in fresh processes: ~40 s idle (make test-slow)
 def test_runtimes_comparison_on_a_tiny_space(ort_table, tiny_cfg, tmp_path, capsys):
     from latency.measure import measure_table
@@ -165,6 +193,7 @@ def test_runtimes_comparison_on_a_tiny_space(ort_table, tiny_cfg, tmp_path, caps
           "--nets", "3", "--processes", "1", "--out", str(tmp_path / "cmp")])
     report = json.loads((tmp_path / "cmp.json").read_text())
     assert len(report["eager_ms"]) == len(report["ort_ms"]) == 3 and -1 <= report["kendall_tau_eager_vs_ort"] <= 1
+    assert report["eager_repeatability"]["processes"] == 1 and report["machine"]["cpu_capability"]
     ops = {o["op"] for o in report["op_ratios"]}
     assert {"mbconv_k3_t3", "input_block", "classifier"} <= ops
     assert (tmp_path / "cmp.md").read_text() in capsys.readouterr().out

@@ -16,7 +16,7 @@ COMMANDS = ["run_apis.search", "run_apis.retrain", "run_apis.validation", "run_a
             "dataset.mk_img_list", "dataset.mk_split_img_list", "dataset.img2lmdb", "dataset.demo",
             "dataset.cifar_to_folders", "tools.quality.projection", "tools.quality.executor_overhead",
             "tools.quality.rescore", "tools.latency.ort_noise", "tools.latency.runtimes",
-            "tools.latency.runtime_searches"]
+            "tools.latency.runtime_searches", "tools.latency.eager_noise"]
 
 
 class _Captured(Exception):

@@ -41,6 +41,23 @@ def op_ratios(space, eager, ort, input_size: int) -> list:
     return sorted(rows, key=lambda r: r["median"])
 
 
+def eager_repeatability(runs) -> dict:
+    """How repeatable the eager timing was: per net, the spread of its fresh processes (largest /
+    smallest − 1), and, with 4 or more processes, the split half: the smallest of the first half of
+    each net's processes against the smallest of the second half (relative difference, τ)."""
+    from latency.stats import kendall_tau
+    spread = [100 * (max(r) / min(r) - 1) for r in runs]
+    out = {"processes": min(len(r) for r in runs), "spread_median_pct": statistics.median(spread),
+           "spread_max_pct": max(spread), "split_half": None}
+    if out["processes"] >= 4:
+        h = out["processes"] // 2
+        a, b = [min(r[:h]) for r in runs], [min(r[h:2 * h]) for r in runs]
+        diff = [100 * abs(x - y) / min(x, y) for x, y in zip(a, b)]
+        out["split_half"] = {"halves_of": h, "median_diff_pct": statistics.median(diff), "max_diff_pct": max(diff),
+                             "kendall_tau": kendall_tau(a, b)}
+    return out
+
+
 def space_and_tables(config: str, opts, eager_path: str, ort_path: str):
     """The space of ``config`` and its eager and ORT tables (each checked against it)."""
     from search_space.cost_table import load_cost_table
@@ -64,6 +81,7 @@ def compare(args) -> dict:
     from common.logging_utils import progress
     from latency.network_timing import profile_networks
     from latency.ort_runtime import SESSIONS, time_networks_ort
+    from common.machine import machine_fingerprint, table_fingerprint
     from latency.stats import error_stats, kendall_tau, random_architecture
     from search_space.derive import lut_cost
     space, eager, ort = space_and_tables(args.config, args.opts, args.eager, args.ort)
@@ -83,7 +101,12 @@ def compare(args) -> dict:
             "eager_timing": f"run_apis.profile --measure cpu, smallest of {args.processes} fresh processes",
             "ort_timing": f"onnxruntime CPU, the smallest of {SESSIONS} sessions' 5th-percentile run times",
             "onnxruntime": ort.meta.get("onnxruntime"), "torch": eager.meta.get("torch"),
+            # the SIMD level of this host and of each table's host: eager kernels differ between them
+            "machine": machine_fingerprint(runtime="onnxruntime"),
+            "table_cpu_capability": {"eager": table_fingerprint(eager.meta).get("cpu_capability", "not recorded"),
+                                     "ort": table_fingerprint(ort.meta).get("cpu_capability", "not recorded")},
             "kendall_tau_eager_vs_ort": kendall_tau(eager_ms, ort_ms),
+            "eager_repeatability": eager_repeatability(runs),
             "ort_over_eager": {"median": statistics.median(ratio), "min": min(ratio), "max": max(ratio)},
             "eager_table_vs_eager": error_stats(eager_pred, eager_ms), "ort_table_vs_ort": error_stats(ort_pred, ort_ms),
             "eager_table_vs_ort": error_stats(eager_pred, ort_ms),
@@ -96,11 +119,24 @@ def markdown(r: dict) -> str:
         return (f"MAPE {s['mape_pct']:.1f}%, max {s['max_err_pct']:.1f}%, within ±10% {100 * s['within_10pct']:.0f}%, "
                 f"τ {s['kendall_tau']:.3f}, bias {s['mean_bias_pct']:+.1f}%")
     q = r["ort_over_eager"]
+    host = r.get("machine", {}).get("cpu_capability")
+    caps = r.get("table_cpu_capability")
     lines = [f"{r['nets']} random nets of `{r['config']}` (seed {r['seed']}, {r['input_size']} px, batch 1, 1 thread), "
-             f"each timed in PyTorch eager ({r['torch']}) and ONNX Runtime ({r['onnxruntime']}):", "",
+             f"each timed in PyTorch eager ({r['torch']}) and ONNX Runtime ({r['onnxruntime']})"
+             + (f" on a host with PyTorch CPU capability {host}" if host else "")
+             + (f" (the tables' recorded capability: eager {caps['eager']}, ORT {caps['ort']})" if caps else "") + ":", "",
              "| measure | value |", "| --- | --- |",
-             f"| Kendall τ, eager-measured vs ORT-measured | {r['kendall_tau_eager_vs_ort']:.3f} |",
-             f"| ORT / eager latency, median [min, max] | {q['median']:.2f} [{q['min']:.2f}, {q['max']:.2f}] |",
+             f"| Kendall τ, eager-measured vs ORT-measured | {r['kendall_tau_eager_vs_ort']:.3f} |"]
+    rep = r.get("eager_repeatability")
+    if rep:
+        lines.append(f"| eager timing: spread of a net's {rep['processes']} fresh processes (largest / smallest − 1), "
+                     f"median [max] | {rep['spread_median_pct']:.1f}% [{rep['spread_max_pct']:.1f}%] |")
+        sh = rep.get("split_half")
+        if sh:
+            lines.append(f"| eager timing repeated: smallest of processes 1–{sh['halves_of']} against the next "
+                         f"{sh['halves_of']}, median [max] difference, τ | {sh['median_diff_pct']:.1f}% "
+                         f"[{sh['max_diff_pct']:.1f}%], τ {sh['kendall_tau']:.3f} |")
+    lines += [f"| ORT / eager latency, median [min, max] | {q['median']:.2f} [{q['min']:.2f}, {q['max']:.2f}] |",
              f"| `{r['eager_table']}` vs eager | {stats(r['eager_table_vs_eager'])} |",
              f"| `{r['ort_table']}` vs ORT | {stats(r['ort_table_vs_ort'])} |",
              f"| `{r['eager_table']}` vs ORT (an eager table priced for ORT) | {stats(r['eager_table_vs_ort'])} |", "",
